@@ -1,0 +1,43 @@
+# The two commands at the top of the README: `make up` and `make test`. Both build .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up down test lint fmt bench venv services clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@if [ -f examples/microshop/requirements.txt ]; then $(BIN)/python -m pip install --quiet -r examples/microshop/requirements.txt; fi
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+up: $(STAMP)
+	@$(BIN)/juanie up
+
+down: $(STAMP)
+	@$(BIN)/juanie down
+
+services:
+	@bash scripts/ensure-services.sh
+
+lint: $(STAMP)
+	@$(BIN)/ruff check .
+
+fmt: $(STAMP)
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+test: $(STAMP) services
+	@$(BIN)/ruff check .
+	@$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP) services
+	@for script in bench/*.py; do case "$$script" in */_*) continue;; esac; echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .juanie .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The REST API: FastAPI routers, authentication and RBAC, request schemas, errors."""

@@ -1,0 +1,108 @@
+"""The Juanie server: one FastAPI app serving the API, with the controllers running beside it on the leader."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from juanie import __version__
+from juanie.api import errors
+from juanie.api.auth import AuthMiddleware, bearer_scheme
+from juanie.api.bootstrap import ensure_admin
+from juanie.api.routes import accounts, events, projects, secrets, system
+from juanie.api.state import AppState
+from juanie.controllers.environments import environment_controller
+from juanie.controllers.runner import ControllerRunner
+from juanie.settings import Settings
+from juanie.store.crypto import SecretBox, load_or_create_key
+from juanie.store.db import Database
+from juanie.telemetry import ServerMetrics
+
+log = logging.getLogger("juanie.server")
+
+
+class MetricsMiddleware:
+    """Counts and times every request by its route *template*, so label values stay bounded."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def capture(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.http_requests.labels(scope["method"], template, str(status["code"])).inc()
+            self.metrics.http_duration.labels(scope["method"], template).observe(
+                time.perf_counter() - started
+            )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = ServerMetrics()
+    server_id = settings.server_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        state: AppState = app.state.juanie
+        state.db.migrate()
+        if ensure_admin(state.db, settings.admin_token_file):
+            log.info("created the admin user; its token is in %s", settings.admin_token_file)
+        state.ready = True
+        if settings.run_controllers:
+            await state.runner.start()
+        try:
+            yield
+        finally:
+            state.ready = False
+            await state.runner.stop()
+            state.db.dispose()
+
+    app = FastAPI(
+        title="Juanie",
+        version=__version__,
+        description="From a git commit to production, kept healthy. Every /api route needs a bearer token.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    db = Database(settings.database_url)
+    box = SecretBox(load_or_create_key(settings.secret_key, settings.secret_key_file))
+    runner = ControllerRunner(db, server_id, lease_seconds=settings.lease_seconds, metrics=metrics)
+    runner.register(
+        environment_controller(db, settings.data_dir, actor=f"controller:environments@{server_id}")
+    )
+    app.state.juanie = AppState(
+        settings=settings, db=db, box=box, metrics=metrics, runner=runner, server_id=server_id
+    )
+
+    errors.install(app)
+    app.include_router(system.router)
+    secured = [Depends(bearer_scheme)]
+    for module in (accounts, projects, secrets, events):
+        app.include_router(module.router, dependencies=secured)
+    app.add_middleware(AuthMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,28 @@
+"""What every request handler may reach: settings, the database, the secret box, metrics, the controller runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from juanie.controllers.runner import ControllerRunner
+from juanie.settings import Settings
+from juanie.store.crypto import SecretBox
+from juanie.store.db import Database
+from juanie.telemetry import ServerMetrics
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    box: SecretBox
+    metrics: ServerMetrics
+    runner: ControllerRunner
+    server_id: str
+    ready: bool = False
+
+
+def app_state(request: Request) -> AppState:
+    return request.app.state.juanie

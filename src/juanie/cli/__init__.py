@@ -1,0 +1,1 @@
+"""The command line: Typer commands that talk to the API, like kubectl and argocd do."""

@@ -1,0 +1,154 @@
+"""`juanie up` and `juanie down`: start the server detached (or in the foreground), stop everything it started."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import typer
+
+from juanie.cli.client import CliError
+from juanie.cli.output import console
+from juanie.settings import load_settings
+
+
+def _pid_file(data_dir: Path) -> Path:
+    return data_dir / "server.pid"
+
+
+def _running_pid(data_dir: Path) -> int | None:
+    try:
+        pid = int(_pid_file(data_dir).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def _wait_ready(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def serve_foreground(host: str, port: int, data_dir: Path) -> None:
+    import uvicorn
+
+    from juanie.api.app import create_app
+
+    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=os.environ.get("JUANIE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _pid_file(settings.data_dir).write_text(str(os.getpid()))
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        try:
+            if _pid_file(settings.data_dir).read_text().strip() == str(os.getpid()):
+                _pid_file(settings.data_dir).unlink()
+        except OSError:
+            pass
+
+
+def up(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+    port: int = typer.Option(8420, "--port", help="port to listen on"),
+    data_dir: Path = typer.Option(
+        Path(".juanie"), "--data-dir", envvar="JUANIE_DATA_DIR", help="where Juanie keeps its data"
+    ),
+    foreground: bool = typer.Option(False, "--foreground", "-f", help="stay attached (logs to the terminal)"),
+    wait: float = typer.Option(90.0, help="seconds to wait for the server to become ready"),
+) -> None:
+    """Start Juanie with its embedded defaults (SQLite, local engine) — detached unless --foreground."""
+    data_dir = data_dir.resolve()
+    url = f"http://{host}:{port}"
+    if foreground:
+        serve_foreground(host, port, data_dir)
+        return
+    pid = _running_pid(data_dir)
+    if pid is None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = data_dir / "server.log"
+        with open(log_path, "ab") as log_file:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "juanie.cli.main",
+                    "up",
+                    "--foreground",
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
+                    "--data-dir",
+                    str(data_dir),
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        with console.status(f"starting Juanie on {url} …"):
+            ok = _wait_ready(url, wait, proc)
+        if not ok:
+            raise CliError(f"Juanie did not become ready within {wait:.0f}s; see {log_path}")
+    else:
+        if not _wait_ready(url, 5):
+            raise CliError(
+                f"a Juanie server (pid {pid}) runs on {data_dir} but {url} does not answer; "
+                f"`juanie down` first or pick another --port"
+            )
+        console.print(f"Juanie is already running (pid {pid}).")
+    console.print(f"[green]✓[/green] Juanie is up at [bold]{url}[/bold]")
+    console.print(f"  admin token: {data_dir / 'admin-token'} (mode 0600)")
+    console.print(f"  server log:  {data_dir / 'server.log'}")
+    console.print("  try: [bold]juanie get projects[/bold] · [bold]juanie create project shop[/bold]")
+
+
+def down(
+    data_dir: Path = typer.Option(Path(".juanie"), "--data-dir", envvar="JUANIE_DATA_DIR"),
+    timeout: float = typer.Option(20.0, help="seconds to wait before killing"),
+) -> None:
+    """Stop the server started by `juanie up`."""
+    data_dir = data_dir.resolve()
+    pid = _running_pid(data_dir)
+    if pid is None:
+        console.print("Juanie is not running.")
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _running_pid(data_dir) == pid:
+        time.sleep(0.2)
+    if _running_pid(data_dir) == pid:
+        os.kill(pid, signal.SIGKILL)
+    console.print(f"[green]✓[/green] Juanie stopped (pid {pid}).")

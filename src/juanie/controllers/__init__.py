@@ -1,0 +1,1 @@
+"""Controllers: level-triggered reconcile loops, their work queues, and the leader lease."""

@@ -1,0 +1,1 @@
+"""Engines run rendered manifests: the local engine on this host, the Kubernetes engine on a cluster."""

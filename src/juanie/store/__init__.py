@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy models, sessions, Alembic migrations, and the operations on them."""
