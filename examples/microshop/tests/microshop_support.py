@@ -1,0 +1,134 @@
+"""Helpers for microshop's tests: polling with a deadline, free ports, and real service processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without any microshop setting, plus ``extra``."""
+    keys = (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "AMQP_URL",
+        "PAYMENT_API_KEY",
+        "PORT",
+        "HOST",
+        "SERVICE_VERSION",
+        "DATA_DIR",
+        "USER_URL",
+        "PRODUCT_URL",
+        "PAYMENT_URL",
+        "LOG_LEVEL",
+        "REDIS_PREFIX",
+        "AMQP_EXCHANGE",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in keys}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ServiceProcess:
+    service: str
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10.0, **kwargs)
+
+    def healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.service} exited with {self.proc.returncode}:\n{self.log_text()}")
+        try:
+            return self.get("/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The JSON log lines written so far (every line must be JSON)."""
+        return [json.loads(line) for line in self.log_text().splitlines() if line.strip()]
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+
+
+def start_service(service: str, workdir: Path, env: dict[str, str], wait_healthy: bool = True) -> ServiceProcess:
+    """Run ``python -m microshop.<service>`` from the microshop checkout, as the platform would."""
+    port = int(env.get("PORT") or free_port())
+    full_env = clean_env(PORT=str(port), DATA_DIR=str(workdir / f"data-{service}-{port}"), **env)
+    log_path = workdir / f"{service}-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"microshop.{service}"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    sp = ServiceProcess(service, port, proc, log_path)
+    if wait_healthy:
+        try:
+            wait_until(sp.healthy, timeout=30.0, what=f"{service} /health on port {port}")
+        except BaseException:
+            sp.kill()
+            raise
+    return sp

@@ -1,0 +1,1 @@
+"""Observe: metrics (store, scrape, queries), alerts (rules, routing, silences) and notifiers."""
