@@ -18,9 +18,13 @@ from juanie.api import errors
 from juanie.api.auth import AuthMiddleware, bearer_scheme
 from juanie.api.bootstrap import ensure_admin
 from juanie.api.routes import accounts, events, projects, secrets, system
+from juanie.api.routes import pipelines as pipelines_routes
 from juanie.api.state import AppState
 from juanie.controllers.environments import environment_controller
+from juanie.controllers.gitops import GitOpsRepos
+from juanie.controllers.pipelines import PipelineContext, PipelineService
 from juanie.controllers.runner import ControllerRunner
+from juanie.controllers.sources import sources_controller
 from juanie.settings import Settings
 from juanie.store.crypto import SecretBox, load_or_create_key
 from juanie.store.db import Database
@@ -58,6 +62,21 @@ class MetricsMiddleware:
             )
 
 
+def _mount_optional_faces(app: FastAPI) -> None:
+    """Parts of the server that live in their own packages mount themselves (`install(app)`) when present."""
+    import importlib
+
+    for module_name in ("juanie.web.app", "juanie.api.routes.engine",
+                        "juanie.api.routes.delivery", "juanie.api.routes.observe"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.install(app)
+
+
 def create_app(settings: Settings) -> FastAPI:
     metrics = ServerMetrics()
     server_id = settings.server_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -91,18 +110,20 @@ def create_app(settings: Settings) -> FastAPI:
     db = Database(settings.database_url)
     box = SecretBox(load_or_create_key(settings.secret_key, settings.secret_key_file))
     runner = ControllerRunner(db, server_id, lease_seconds=settings.lease_seconds, metrics=metrics)
-    runner.register(
-        environment_controller(db, settings.data_dir, actor=f"controller:environments@{server_id}")
-    )
-    app.state.juanie = AppState(
-        settings=settings, db=db, box=box, metrics=metrics, runner=runner, server_id=server_id
-    )
+    runner.register(environment_controller(db, settings.data_dir, actor=f"controller:environments@{server_id}"))
+    pipelines = PipelineService(db, box, PipelineContext(settings.data_dir), actor=f"controller:pipelines@{server_id}")
+    runner.register(pipelines.controller())
+    runner.register(sources_controller(db, box, pipelines.ctx, f"controller:sources@{server_id}", runner.enqueue))
+    app.state.juanie = AppState(settings=settings, db=db, box=box, metrics=metrics, runner=runner,
+                                server_id=server_id, pipelines=pipelines, gitops=GitOpsRepos(settings.data_dir))
 
     errors.install(app)
     app.include_router(system.router)
     secured = [Depends(bearer_scheme)]
     for module in (accounts, projects, secrets, events):
         app.include_router(module.router, dependencies=secured)
+    pipelines_routes.install(app)
+    _mount_optional_faces(app)
     app.add_middleware(AuthMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

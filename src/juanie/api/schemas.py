@@ -46,6 +46,9 @@ class ProjectIn(Strict):
 
 class ProjectPatch(Strict):
     description: str | None = Field(default=None, max_length=2000)
+    poll_interval_seconds: int | None = Field(default=None, ge=5, le=86400,
+                                              description="how often the source repository is polled")
+    gitops_url: str | None = Field(default=None, max_length=1024)
     repo_url: str | None = Field(default=None, max_length=1024)
     default_branch: str | None = Field(default=None, max_length=255)
     team: str | None = Field(default=None, max_length=64)

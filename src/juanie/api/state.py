@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 
@@ -22,6 +23,8 @@ class AppState:
     runner: ControllerRunner
     server_id: str
     ready: bool = False
+    pipelines: Any = None  # juanie.controllers.pipelines.PipelineService
+    gitops: Any = None  # juanie.controllers.gitops.GitOpsRepos
 
 
 def app_state(request: Request) -> AppState:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Callable
-from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,46 +12,9 @@ import typer
 
 from juanie.cli import server
 from juanie.cli.client import Client, CliError, save_config
-from juanie.cli.output import Format, console, emit, err_console
-
-app = typer.Typer(
-    name="juanie",
-    help="Juanie: from a git commit to production, kept healthy.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-get_app = typer.Typer(help="List resources.", no_args_is_help=True)
-create_app = typer.Typer(help="Create resources.", no_args_is_help=True)
-secret_app = typer.Typer(help="Manage secrets (values are write-only).", no_args_is_help=True)
-app.add_typer(get_app, name="get")
-app.add_typer(create_app, name="create")
-app.add_typer(secret_app, name="secret")
-
-OutputOpt = typer.Option(Format.table, "--output", "-o", help="table, json or yaml")
-ProjectOpt = typer.Option(..., "--project", "-p", help="project name")
-
-
-def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user errors into one line on stderr and exit code 1."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CliError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-def command(typer_app: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-    def register(fn: Callable[..., Any]) -> Any:
-        return typer_app.command(*args, **kwargs)(friendly(fn))
-
-    return register
-
+from juanie.cli.common import OutputOpt, ProjectOpt, command
+from juanie.cli.groups import app, create_app, get_app, secret_app
+from juanie.cli.output import Format, console, emit
 
 command(app, "up")(server.up)
 command(app, "down")(server.down)
@@ -184,25 +146,22 @@ def create_project(
     team: str = typer.Option("", "--team", help="owning team"),
     output: Format = OutputOpt,
 ) -> None:
-    """Create a project with dev, staging and prod."""
-    project = Client.from_environment().post(
-        "/api/projects", {"name": name, "repo_url": repo, "description": description, "team": team}
-    )
+    """Create a project with dev, staging and prod (and a push webhook when it has a repository)."""
+    client = Client.from_environment()
+    if repo and "://" not in repo and not repo.startswith("git@") and Path(repo).exists():
+        repo = str(Path(repo).resolve())
+    project = client.post("/api/projects", {"name": name, "repo_url": repo, "description": description,
+                                            "team": team})
+    webhook = client.post(f"/api/projects/{name}/webhook") if repo else None
     if output is not Format.table:
-        emit(project, output, [])
+        emit(project | ({"webhook": webhook} if webhook else {}), output, [])
         return
     console.print(f"[green]✓[/green] project [bold]{name}[/bold] created")
-    emit(
-        project["environments"],
-        output,
-        [
-            ("ENV", "name"),
-            ("STATUS", "status"),
-            ("REPLICAS", "replicas"),
-            ("SIZE", "size"),
-            ("APPROVAL", "approval"),
-        ],
-    )
+    emit(project["environments"], output, [("ENV", "name"), ("STATUS", "status"), ("REPLICAS", "replicas"),
+                                           ("SIZE", "size"), ("APPROVAL", "approval")])
+    if webhook:
+        console.print(f"push webhook: {webhook['url']}")
+        console.print(f"  secret (shown once): [bold]{webhook['secret']}[/bold]")
 
 
 @command(create_app, "token")
@@ -336,12 +295,18 @@ def secret_delete(
 
 
 def _register_optional() -> None:
-    """Command groups of other layers register themselves here when present."""
-    try:
-        from juanie.cli import spec_cmds
-    except ImportError:
-        return
-    spec_cmds.register(app)
+    """Command groups of other layers register themselves here (`register(app)`) when present."""
+    import importlib
+
+    for module_name in ("juanie.cli.spec_cmds", "juanie.cli.pipeline_cmds", "juanie.cli.engine_cmds",
+                        "juanie.cli.delivery_cmds", "juanie.cli.observe_cmds"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(app)
 
 
 _register_optional()

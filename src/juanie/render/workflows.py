@@ -15,8 +15,8 @@ _PYTHON = {"uses": "actions/setup-python@v5", "with": {"python-version": "3.11"}
 _INSTALL = {"name": "Install", "run": "python -m pip install -r requirements.txt"}
 
 
-def _commands(stage_run: list[list[str]]) -> str:
-    return "\n".join(shlex.join(cmd) for cmd in stage_run)
+def _commands(stage_run: list[str]) -> str:
+    return "\n".join(stage_run)
 
 
 def ci_workflow(spec: ProjectSpec) -> dict[str, Any]:

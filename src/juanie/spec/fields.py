@@ -176,6 +176,15 @@ def _command(value: Any) -> list[str]:
     raise _fail("command", expected, value)
 
 
+def _shell_line(value: Any) -> str:
+    expected = 'a shell command line (e.g. "python -m pytest -q") or a list of arguments'
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, list) and value and all(isinstance(w, str | int | float) for w in value):
+        return shlex.join(str(w) for w in value)
+    raise _fail("command", expected, value)
+
+
 def _http_path(value: Any) -> str:
     expected = 'an HTTP path starting with "/" (e.g. /health)'
     text = _need_str(value, expected)
@@ -231,6 +240,12 @@ Command = Annotated[
     BeforeValidator(_command),
     WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
 ]
+ShellLine = Annotated[
+    str,
+    BeforeValidator(_shell_line),
+    WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+"""A pipeline command: one shell line, run by bash (variables, pipes and `&&` work); a list is joined safely."""
 HttpPath = Annotated[str, BeforeValidator(_http_path), WithJsonSchema({"type": "string", "pattern": "^/"})]
 EnvValue = Annotated[
     str, BeforeValidator(_scalar_text), WithJsonSchema({"type": ["string", "number", "boolean"]})

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import SpecModel
-from .fields import Command, Cron, Duration, EnvValue, EnvVarName, HttpPath, Identifier, Percent
+from .fields import Cron, Duration, EnvValue, EnvVarName, HttpPath, Identifier, Percent, ShellLine
 
 Severity = Literal["P0", "P1", "P2", "P3"]
 SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3")
@@ -58,9 +58,9 @@ class Alerting(SpecModel):
 
 
 class Stage(SpecModel):
-    """One pipeline stage: commands run in order in the checkout, each with the stage's timeout."""
+    """One pipeline stage: shell lines run in order in the checkout, each with the stage's timeout."""
 
-    run: list[Command] = Field(default_factory=list)
+    run: list[ShellLine] = Field(default_factory=list)
     timeout: Duration = "10m"
     env: dict[EnvVarName, EnvValue] = Field(default_factory=dict)
 

@@ -237,3 +237,70 @@ class Lease(Base):
     renewed_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     transitions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PipelineRun(Base):
+    """One pipeline execution at one commit. `steps` mirrors the executor's step states for the UI and API."""
+
+    __tablename__ = "pipeline_runs"
+    __table_args__ = (
+        UniqueConstraint("project_id", "number"),
+        Index("ix_pipeline_runs_status", "status"),
+        Index("ix_pipeline_runs_project_commit", "project_id", "commit_sha"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    commit_sha: Mapped[str] = mapped_column(String(64), default="")
+    commit_message: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(256), default="")
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")  # manual | push | poll
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    target_env: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    error: Mapped[str] = mapped_column(Text, default="")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    images: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Release(Base):
+    """The immutable artifacts of one commit that passed its pipeline; promoted as-is, never rebuilt."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("project_id", "commit_sha"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    commit_sha: Mapped[str] = mapped_column(String(64))
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    author: Mapped[str] = mapped_column(String(256), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="SET NULL"), nullable=True)
+    artifacts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SourceHead(Base):
+    """The last commit seen on each branch of a project's source repository (what polling compares against)."""
+
+    __tablename__ = "source_heads"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    branch: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sha: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """Delivery ids already accepted, so that a replayed webhook is refused even after a restart."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("project_id", "delivery_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    delivery_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

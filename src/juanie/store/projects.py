@@ -267,6 +267,8 @@ def project_to_dict(project: Project) -> dict[str, Any]:
         "description": project.description,
         "repo_url": _redact_url(project.repo_url),
         "default_branch": project.default_branch,
+        "gitops_url": _redact_url(project.gitops_url),
+        "poll_interval_seconds": (project.settings or {}).get("poll_interval_seconds", 60),
         "team": project.team,
         "status": project.status,
         "status_message": project.status_message,

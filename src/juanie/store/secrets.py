@@ -118,7 +118,12 @@ def list_secrets(
     ]
 
 
-def resolve(session: Session, box: SecretBox, project: Project, env: Environment | None) -> dict[str, str]:
+RESERVED_PREFIX = "juanie."
+"""Secrets Juanie keeps for itself (webhook secret, repository credentials): never injected into processes."""
+
+
+def resolve(session: Session, box: SecretBox, project: Project, env: Environment | None, *,
+            include_reserved: bool = False) -> dict[str, str]:
     """Plaintext values for a process: project-wide first, environment-specific ones override."""
     values: dict[str, str] = {}
     stmt = select(Secret).where(Secret.project_id == project.id, Secret.environment_id.is_(None))
@@ -127,4 +132,6 @@ def resolve(session: Session, box: SecretBox, project: Project, env: Environment
     if env is not None:
         for secret in session.scalars(select(Secret).where(Secret.environment_id == env.id)):
             values[secret.name] = box.open(secret.ciphertext, _context(project, env, secret.name))
+    if not include_reserved:
+        values = {k: v for k, v in values.items() if not k.startswith(RESERVED_PREFIX)}
     return values

@@ -115,7 +115,7 @@ def test_microshop_spec_is_valid_and_full_featured() -> None:
     assert set(spec.services) == {"user", "product", "order", "payment"}
     assert spec.services["order"].dependencies[:3] == ["user", "product", "payment"]
     assert "PAYMENT_API_KEY" in spec.services["payment"].secrets
-    assert spec.pipeline.test.run == [["python", "-m", "pytest", "tests", "-q"]]
+    assert spec.pipeline.test.run == ["python -m pytest tests -q"]
     assert spec.load_tests and spec.backups and spec.project.on_call is not None
 
 

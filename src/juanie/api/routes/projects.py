@@ -89,9 +89,14 @@ def update_project(
 ) -> dict[str, object]:
     with state.db.session() as s:
         found = store.get_project(s, project)
-        changes = {k: v for k, v in body.model_dump(exclude_none=True).items() if getattr(found, k) != v}
+        fields = body.model_dump(exclude_none=True)
+        interval = fields.pop("poll_interval_seconds", None)
+        changes = {k: v for k, v in fields.items() if getattr(found, k) != v}
         for key, value in changes.items():
             setattr(found, key, value)
+        if interval is not None and (found.settings or {}).get("poll_interval_seconds") != interval:
+            found.settings = {**(found.settings or {}), "poll_interval_seconds": interval}
+            changes["poll_interval_seconds"] = interval
         if changes:
             record(
                 s,
