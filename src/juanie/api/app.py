@@ -71,7 +71,7 @@ def _mount_optional_faces(app: FastAPI) -> None:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            if exc.name is None or not module_name.startswith(exc.name):
                 raise
             continue
         module.install(app)

@@ -194,9 +194,30 @@ class Deployment(Base):
     actor: Mapped[str] = mapped_column(String(64), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    previous_release: Mapped[str] = mapped_column(String(64), default="")
+    gitops_commit: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="deploy")  # deploy | promote | rollback
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # bumped on every write: stale writers lose
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Approval(Base):
+    """A gate on a deployment to an environment that asks for one: who decided, when and why."""
+
+    __tablename__ = "approvals"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), index=True)
+    mode: Mapped[str] = mapped_column(String(16))  # optional | required
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    requested_by: Mapped[str] = mapped_column(String(128), default="")
+    decided_by: Mapped[str] = mapped_column(String(128), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Event(Base):

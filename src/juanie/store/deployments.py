@@ -1,0 +1,163 @@
+"""Deployments and their approvals: one release going to one environment, each change an event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from juanie.domain.errors import Conflict, NotFound
+from juanie.domain.lifecycle import APPROVAL, DEPLOYMENT, IllegalTransition
+from juanie.store.events import record
+from juanie.store.models import Approval, Deployment, Environment, Project
+
+ACTIVE = ("pending", "running")
+OPTIONAL_APPROVAL_WINDOW = timedelta(minutes=10)
+REQUIRED_APPROVAL_WINDOW = timedelta(hours=24)
+
+
+def active_deployment(session: Session, env: Environment) -> Deployment | None:
+    return session.scalar(select(Deployment).where(Deployment.environment_id == env.id,
+                                                   Deployment.status.in_(ACTIVE)).order_by(Deployment.id).limit(1))
+
+
+def current_release(session: Session, env: Environment) -> str:
+    """The release the environment runs: that of its last successful deployment."""
+    found = session.scalar(select(Deployment.release).where(Deployment.environment_id == env.id,
+                                                            Deployment.status == "success")
+                           .order_by(Deployment.id.desc()).limit(1))
+    return found or ""
+
+
+def create_deployment(session: Session, project: Project, env: Environment, *, release: str, strategy: str,
+                      actor: str, reason: str = "", kind: str = "deploy") -> Deployment:
+    """A pending deployment, refused while another one of the same environment is still pending or running."""
+    busy = active_deployment(session, env)
+    if busy is not None:
+        raise Conflict(f"{project.name}/{env.name} already has deployment {busy.id} ({busy.status}); "
+                       "wait for it, or cancel/abort it first", location="env")
+    deployment = Deployment(project_id=project.id, environment_id=env.id, release=release, strategy=strategy,
+                            status=DEPLOYMENT.initial, actor=actor, reason=reason, kind=kind,
+                            previous_release=current_release(session, env), state={})
+    session.add(deployment)
+    session.flush()
+    record(session, actor=actor, kind="deployment.created", subject=f"deployment/{deployment.id}",
+           project=project.name, environment=env.name,
+           data={"deployment": deployment.id, "release": release, "strategy": strategy, "kind": kind,
+                 "previous_release": deployment.previous_release, "reason": reason})
+    if env.approval in ("optional", "required") and kind != "rollback":
+        window = REQUIRED_APPROVAL_WINDOW if env.approval == "required" else OPTIONAL_APPROVAL_WINDOW
+        approval = Approval(deployment_id=deployment.id, environment_id=env.id, mode=env.approval,
+                            requested_by=actor, expires_at=datetime.now(UTC) + window)
+        session.add(approval)
+        session.flush()
+        record(session, actor=actor, kind="approval.requested", subject=f"deployment/{deployment.id}",
+               project=project.name, environment=env.name,
+               data={"deployment": deployment.id, "approval": approval.id, "mode": env.approval,
+                     "release": release, "expires_at": approval.expires_at.isoformat()})
+    return deployment
+
+
+def get_deployment(session: Session, deployment_id: int) -> Deployment:
+    found = session.get(Deployment, deployment_id)
+    if found is None:
+        raise NotFound(f"deployment {deployment_id} not found", location="deployment_id")
+    return found
+
+
+def transition(session: Session, project: Project, env: Environment, deployment: Deployment, target: str, *,
+               actor: str, message: str = "", data: dict[str, Any] | None = None) -> None:
+    try:
+        DEPLOYMENT.check(deployment.status, target, str(deployment.id))
+    except IllegalTransition as exc:
+        raise Conflict(str(exc), location="status") from None
+    previous, deployment.status = deployment.status, target
+    deployment.status_message = message
+    deployment.revision += 1
+    if DEPLOYMENT.is_final(target) or target == "failed":
+        deployment.finished_at = datetime.now(UTC)
+    record(session, actor=actor, kind=f"deployment.{target}", subject=f"deployment/{deployment.id}",
+           project=project.name, environment=env.name,
+           data={"deployment": deployment.id, "release": deployment.release, "from": previous, "to": target,
+                 "message": message, **(data or {})})
+
+
+def approval_of(session: Session, deployment: Deployment) -> Approval | None:
+    return session.scalar(select(Approval).where(Approval.deployment_id == deployment.id)
+                          .order_by(Approval.id.desc()).limit(1))
+
+
+def decide(session: Session, project: Project, env: Environment, approval: Approval, target: str, *, actor: str,
+           reason: str) -> None:
+    try:
+        APPROVAL.check(approval.status, target, str(approval.id))
+    except IllegalTransition as exc:
+        raise Conflict(str(exc), location="status") from None
+    approval.status, approval.decided_by, approval.reason = target, actor, reason
+    approval.decided_at = datetime.now(UTC)
+    record(session, actor=actor, kind=f"approval.{target}", subject=f"deployment/{approval.deployment_id}",
+           project=project.name, environment=env.name,
+           data={"deployment": approval.deployment_id, "approval": approval.id, "reason": reason,
+                 "mode": approval.mode})
+
+
+def gate(approval: Approval | None, now: datetime) -> str:
+    """What the approval says about proceeding: "go", "wait", "stop" (rejected or a required one expired).
+
+    An optional approval proceeds unless rejected within its window; a required one waits for a decision.
+    """
+    if approval is None or approval.status == "approved":
+        return "go"
+    if approval.status in ("rejected", "expired"):
+        return "go" if approval.status == "expired" and approval.mode == "optional" else "stop"
+    expired = approval.expires_at is not None and now >= approval.expires_at
+    if approval.mode == "optional":
+        return "go" if expired else "wait"
+    return "stop" if expired else "wait"
+
+
+def list_deployments(session: Session, project: Project, env: Environment | None = None, limit: int = 50,
+                     status: str | None = None) -> list[Deployment]:
+    stmt = select(Deployment).where(Deployment.project_id == project.id)
+    if env is not None:
+        stmt = stmt.where(Deployment.environment_id == env.id)
+    if status:
+        stmt = stmt.where(Deployment.status == status)
+    return list(session.scalars(stmt.order_by(Deployment.id.desc()).limit(limit)))
+
+
+def pending_approvals(session: Session, projects: list[Project] | None = None) -> list[Approval]:
+    stmt = select(Approval).where(Approval.status == "requested")
+    if projects is not None:
+        env_ids = [e.id for p in projects for e in p.environments]
+        stmt = stmt.where(Approval.environment_id.in_(env_ids))
+    return list(session.scalars(stmt.order_by(Approval.id)))
+
+
+def deployment_to_dict(dep: Deployment, project: str, env: str, approval: Approval | None = None) -> dict[str, Any]:
+    state = dep.state or {}
+    return {
+        "id": dep.id,
+        "project": project,
+        "environment": env,
+        "release": dep.release,
+        "previous_release": dep.previous_release,
+        "kind": dep.kind,
+        "strategy": dep.strategy,
+        "status": dep.status,
+        "message": dep.status_message,
+        "actor": dep.actor,
+        "reason": dep.reason,
+        "gitops_commit": dep.gitops_commit,
+        "phase": state.get("rollout", {}).get("phase"),
+        "weights": state.get("rollout", {}).get("weights"),
+        "step": state.get("rollout", {}).get("step_index"),
+        "verdicts": state.get("verdicts", [])[-20:],
+        "approval": None if approval is None else {
+            "id": approval.id, "mode": approval.mode, "status": approval.status, "decided_by": approval.decided_by,
+            "reason": approval.reason, "expires_at": approval.expires_at.isoformat() if approval.expires_at else None},
+        "created_at": dep.created_at.isoformat() if dep.created_at else None,
+        "finished_at": dep.finished_at.isoformat() if dep.finished_at else None,
+    }
