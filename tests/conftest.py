@@ -11,6 +11,10 @@ import pytest
 
 from tests.support import free_port, wait_until  # noqa: F401  (re-exported for tests)
 
+# Servers under test run without an engine unless a test asks for one (with its own free gateway ports), so that
+# no test starts a gateway on the default port or leaves one behind.
+os.environ["JUANIE_ENGINE"] = "none"
+
 PG_ADMIN_URL = os.environ.get("JUANIE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 

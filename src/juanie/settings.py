@@ -21,6 +21,13 @@ class Settings:
     run_controllers: bool = True
     lease_seconds: float = 10.0
     server_id: str = ""
+    engine: str = "local"  # local | none
+    gateway_port: int = 8480
+    gateway_admin_port: int = 8481
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
 
     @property
     def admin_token_file(self) -> Path:
@@ -57,4 +64,7 @@ def load_settings(
         run_controllers=env.get("JUANIE_CONTROLLERS", "1") not in ("0", "false", "no"),
         lease_seconds=float(env.get("JUANIE_LEASE_SECONDS", 10.0)),
         server_id=env.get("JUANIE_SERVER_ID", ""),
+        engine=env.get("JUANIE_ENGINE", "local"),
+        gateway_port=int(env.get("JUANIE_GATEWAY_PORT", 8480)),
+        gateway_admin_port=int(env.get("JUANIE_GATEWAY_ADMIN_PORT", 8481)),
     )

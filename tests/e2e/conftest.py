@@ -1,5 +1,8 @@
 """The UI journeys' fixtures: one real Juanie server process, one real headless Chromium, API helpers.
 
+Module-scoped, not session-scoped: the sync Playwright API keeps an event loop running in the main thread until
+it is stopped, which would break every asyncio test that pytest runs after these journeys.
+
 Every page records the URL of every request the browser makes; a journey fails if any went anywhere but the
 Juanie server (no CDN, no fonts, no telemetry).
 """
@@ -85,7 +88,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("juanie-ui")
     port = free_port()
@@ -123,7 +126,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
@@ -171,7 +174,7 @@ def _without_domain(cookies: list[dict[str, object]]) -> list[dict[str, object]]
 ADMIN_USER, ADMIN_PASSWORD = "root-e2e", "admin-password-e2e"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_cookies(server: Server):  # type: ignore[no-untyped-def]
     """Session cookies of a site administrator with a password (the bootstrap admin has only a token)."""
     server.create_user(ADMIN_USER, ADMIN_PASSWORD, is_admin=True)

@@ -43,7 +43,7 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ser
     procs: dict[str, ServiceProcess] = {}
     try:
         for name in ("user", "product", "payment"):
-            env = {"PAYMENT_API_KEY": "sk_test_order"} if name == "payment" else {}
+            env = {"PAYMENT_API_KEY": "sk_test_order", "PAYMENT_FAULTS": "off"} if name == "payment" else {}
             procs[name] = start_service(name, workdir, env, wait_healthy=False)
         for proc in procs.values():
             wait_until(proc.healthy, timeout=30.0, what=f"{proc.service} /health")
@@ -138,3 +138,10 @@ def amqp_url() -> str:
 def pytest_configure(config: pytest.Config) -> None:
     # Newer Starlette versions nudge TestClient users towards another HTTP client; the behaviour is unchanged.
     config.addinivalue_line("filterwarnings", "ignore:Using `httpx` with `starlette.testclient`")
+
+
+@pytest.fixture(autouse=True)
+def _payment_faults_off(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the payment service's own tests exercise its fault knobs; everything else tests its own logic."""
+    if "payment" not in request.module.__name__:
+        monkeypatch.setenv("PAYMENT_FAULTS", "off")

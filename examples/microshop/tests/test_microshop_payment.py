@@ -23,16 +23,25 @@ def _client(tmp_path: Path, key: str = "sk_test_123", seed: int = 7) -> TestClie
     return TestClient(payment.create_app(load_settings("payment", env), rng=random.Random(seed)))
 
 
+@pytest.fixture(autouse=True)
+def _knobs_start_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sets the fault knobs it exercises; none relies on the values the code ships with."""
+    monkeypatch.setattr(payment, "FAILURE_RATE", 0.0)
+    monkeypatch.setattr(payment, "EXTRA_LATENCY_SECONDS", 0.0)
+
+
 @pytest.fixture
 def payments(tmp_path: Path) -> Iterator[TestClient]:
     with _client(tmp_path) as client:
         yield client
 
 
-def test_knob_lines_are_exactly_as_the_demo_expects() -> None:
+def test_knob_lines_are_on_lines_of_their_own() -> None:
+    """The demo edits these lines with a plain text substitution; their values are deliberately not checked here,
+    because the demo's "bad release" is exactly a bug that this test suite does not catch."""
     source = (ROOT / "microshop" / "payment.py").read_text()
-    assert re.search(r"^FAILURE_RATE = 0\.0$", source, re.MULTILINE)
-    assert re.search(r"^EXTRA_LATENCY_SECONDS = 0\.0$", source, re.MULTILINE)
+    assert re.search(r"^FAILURE_RATE = \d+(\.\d+)?$", source, re.MULTILINE)
+    assert re.search(r"^EXTRA_LATENCY_SECONDS = \d+(\.\d+)?$", source, re.MULTILINE)
 
 
 def test_payment_is_captured_and_read_back(payments: TestClient) -> None:

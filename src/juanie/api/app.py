@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -18,13 +19,18 @@ from juanie.api import errors
 from juanie.api.auth import AuthMiddleware, bearer_scheme
 from juanie.api.bootstrap import ensure_admin
 from juanie.api.routes import accounts, events, projects, secrets, system
+from juanie.api.routes import delivery as delivery_routes
+from juanie.api.routes import engine as engine_routes
 from juanie.api.routes import pipelines as pipelines_routes
 from juanie.api.state import AppState
+from juanie.controllers.delivery import DeliveryService, auto_deploy
+from juanie.controllers.engine_setup import start_engine, stop_gateway
 from juanie.controllers.environments import environment_controller
 from juanie.controllers.gitops import GitOpsRepos
 from juanie.controllers.pipelines import PipelineContext, PipelineService
 from juanie.controllers.runner import ControllerRunner
 from juanie.controllers.sources import sources_controller
+from juanie.controllers.specs import SpecCache
 from juanie.settings import Settings
 from juanie.store.crypto import SecretBox, load_or_create_key
 from juanie.store.db import Database
@@ -66,8 +72,7 @@ def _mount_optional_faces(app: FastAPI) -> None:
     """Parts of the server that live in their own packages mount themselves (`install(app)`) when present."""
     import importlib
 
-    for module_name in ("juanie.web.app", "juanie.api.routes.engine",
-                        "juanie.api.routes.delivery", "juanie.api.routes.observe"):
+    for module_name in ("juanie.web.app", "juanie.api.routes.observe"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -88,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         state.db.migrate()
         if ensure_admin(state.db, settings.admin_token_file):
             log.info("created the admin user; its token is in %s", settings.admin_token_file)
+        state.engine = await start_engine(settings, state.db, state.box)
         state.ready = True
         if settings.run_controllers:
             await state.runner.start()
@@ -96,6 +102,10 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             state.ready = False
             await state.runner.stop()
+            if state.engine is not None:
+                await state.engine.stop(keep_running=not state.stop_data_plane)
+                if state.stop_data_plane:
+                    await asyncio.to_thread(stop_gateway, settings.data_dir / "gateway")
             state.db.dispose()
 
     app = FastAPI(
@@ -111,11 +121,18 @@ def create_app(settings: Settings) -> FastAPI:
     box = SecretBox(load_or_create_key(settings.secret_key, settings.secret_key_file))
     runner = ControllerRunner(db, server_id, lease_seconds=settings.lease_seconds, metrics=metrics)
     runner.register(environment_controller(db, settings.data_dir, actor=f"controller:environments@{server_id}"))
-    pipelines = PipelineService(db, box, PipelineContext(settings.data_dir), actor=f"controller:pipelines@{server_id}")
+    pipelines = PipelineService(db, box, PipelineContext(settings.data_dir), actor=f"controller:pipelines@{server_id}",
+                                on_release=lambda project, release: auto_deploy(db, runner, project, release,
+                                                                               f"controller:pipelines@{server_id}"))
     runner.register(pipelines.controller())
     runner.register(sources_controller(db, box, pipelines.ctx, f"controller:sources@{server_id}", runner.enqueue))
     app.state.juanie = AppState(settings=settings, db=db, box=box, metrics=metrics, runner=runner,
-                                server_id=server_id, pipelines=pipelines, gitops=GitOpsRepos(settings.data_dir))
+                                server_id=server_id, pipelines=pipelines, gitops=GitOpsRepos(settings.data_dir),
+                                specs=SpecCache(db, box, pipelines.ctx))
+    state = app.state.juanie
+    delivery = DeliveryService(db, state.specs, state.gitops, lambda: state.engine,
+                               actor=f"controller:delivery@{server_id}")
+    runner.register(delivery.controller())
 
     errors.install(app)
     app.include_router(system.router)
@@ -123,6 +140,8 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (accounts, projects, secrets, events):
         app.include_router(module.router, dependencies=secured)
     pipelines_routes.install(app)
+    engine_routes.install(app)
+    delivery_routes.install(app)
     _mount_optional_faces(app)
     app.add_middleware(AuthMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -25,6 +25,9 @@ class AppState:
     ready: bool = False
     pipelines: Any = None  # juanie.controllers.pipelines.PipelineService
     gitops: Any = None  # juanie.controllers.gitops.GitOpsRepos
+    specs: Any = None  # juanie.controllers.specs.SpecCache
+    engine: Any = None  # juanie.engines.base.Engine, or None without an engine
+    stop_data_plane: bool = False  # `juanie down`: stop the application processes and the gateway too
 
 
 def app_state(request: Request) -> AppState:

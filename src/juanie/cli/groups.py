@@ -9,7 +9,8 @@ app = typer.Typer(name="juanie", help="Juanie: from a git commit to production, 
 get_app = typer.Typer(help="List resources.", no_args_is_help=True)
 create_app = typer.Typer(help="Create resources.", no_args_is_help=True)
 secret_app = typer.Typer(help="Manage secrets (values are write-only).", no_args_is_help=True)
-logs_app = typer.Typer(help="Show logs.", no_args_is_help=True)
+logs_app = typer.Typer(help="Show logs: `juanie logs -p P -e ENV [-s SERVICE] [-f]`, or `juanie logs run ID`.",
+                        invoke_without_command=True)
 run_app = typer.Typer(help="Run things (pipelines).", no_args_is_help=True)
 gitops_app = typer.Typer(help="The GitOps repository: history and diffs.", no_args_is_help=True)
 app.add_typer(get_app, name="get")

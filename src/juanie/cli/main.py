@@ -219,14 +219,15 @@ def suspend(
 
 
 @command(app, "resume")
-def resume(
-    kind: str = typer.Argument(..., help="project"),
-    name: str = typer.Argument(...),
-    reason: str = typer.Option("", "--reason"),
-) -> None:
-    """Resume a suspended project."""
+def resume(kind: str = typer.Argument(..., help="project or deployment"), name: str = typer.Argument(...),
+           reason: str = typer.Option("", "--reason")) -> None:
+    """Resume a suspended project, or a paused rollout (`juanie resume deployment ID`)."""
+    if kind == "deployment":
+        dep = Client.from_environment().post(f"/api/deployments/{name}/resume", {"reason": reason})
+        console.print(f"[green]✓[/green] deployment {dep['id']} resumed")
+        return
     if kind != "project":
-        raise CliError(f"cannot resume {kind!r}; try `juanie resume project NAME`")
+        raise CliError(f"cannot resume {kind!r}; try `juanie resume project NAME` or `juanie resume deployment ID`")
     _transition("resume", name, reason)
 
 

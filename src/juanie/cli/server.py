@@ -62,6 +62,7 @@ def serve_foreground(host: str, port: int, data_dir: Path) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _pid_file(settings.data_dir).write_text(str(os.getpid()))
+    (settings.data_dir / "server.port").write_text(str(port))
     try:
         uvicorn.run(
             create_app(settings),
@@ -137,18 +138,71 @@ def up(
 
 def down(
     data_dir: Path = typer.Option(Path(".juanie"), "--data-dir", envvar="JUANIE_DATA_DIR"),
-    timeout: float = typer.Option(20.0, help="seconds to wait before killing"),
+    timeout: float = typer.Option(60.0, help="seconds to wait before killing"),
+    keep_running: bool = typer.Option(False, "--keep-running",
+                                      help="leave the applications and the gateway serving"),
 ) -> None:
-    """Stop the server started by `juanie up`."""
+    """Stop the server started by `juanie up` — and, unless --keep-running, every process it started."""
     data_dir = data_dir.resolve()
     pid = _running_pid(data_dir)
     if pid is None:
-        console.print("Juanie is not running.")
+        stopped = _stop_leftovers(data_dir) if not keep_running else 0
+        console.print("Juanie is not running." + (f" Stopped {stopped} leftover processes." if stopped else ""))
         return
-    os.kill(pid, signal.SIGTERM)
+    asked = False
+    if not keep_running:
+        asked = _ask_to_stop_data_plane(data_dir)
+    if not asked:
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _running_pid(data_dir) == pid:
         time.sleep(0.2)
     if _running_pid(data_dir) == pid:
         os.kill(pid, signal.SIGKILL)
-    console.print(f"[green]✓[/green] Juanie stopped (pid {pid}).")
+    leftovers = _stop_leftovers(data_dir) if not keep_running else 0
+    extra = f"; stopped {leftovers} leftover processes" if leftovers else ""
+    console.print(f"[green]✓[/green] Juanie stopped (pid {pid}){extra}.")
+
+
+def _ask_to_stop_data_plane(data_dir: Path) -> bool:
+    """Ask the server to stop its data plane on the way out (it knows its processes best)."""
+    token_file = data_dir / "admin-token"
+    port_file = data_dir / "server.port"
+    try:
+        token = token_file.read_text().strip()
+        port = int(port_file.read_text().strip())
+        response = httpx.post(f"http://127.0.0.1:{port}/api/system/down", json={"stop_data_plane": True},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        return response.status_code == 200
+    except (OSError, ValueError, httpx.HTTPError):
+        return False
+
+
+def _stop_leftovers(data_dir: Path) -> int:
+    """Processes started for this data directory that outlived the server (replicas, the gateway): stopped."""
+    import psutil
+
+    marker = str(data_dir)
+    victims = []
+    for proc in psutil.process_iter(["pid", "cmdline", "environ"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            env = proc.info.get("environ") or {}
+        except (psutil.Error, TypeError):
+            continue
+        if proc.pid == os.getpid():
+            continue
+        if ("juanie.engines.local.gateway" in cmd and marker in cmd) or marker in env.get("DATA_DIR", ""):
+            victims.append(proc)
+    for proc in victims:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM) if os.getpgid(proc.pid) == proc.pid else proc.terminate()
+        except (OSError, psutil.Error):
+            pass
+    _, alive = psutil.wait_procs(victims, timeout=10)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    return len(victims)

@@ -100,6 +100,9 @@ class JudgeConfig:
     latency_quantile: float = 0.95
     latency_tolerance: float = 0.2
     latency_share_tolerance: float = 0.05
+    latency_min_effect_seconds: float = 0.025
+    """A slowdown smaller than this (over stable's p95) is not worth a rollback, however significant: a cold
+    process on a busy host is a few milliseconds slower, and rolling it back would only churn."""
     mixture_ratios: tuple[float, ...] = (1.5, 2.0, 2.5, 3.0, 5.0, 10.0, 30.0)
     mixture_weights: tuple[float, ...] = (3.0, 3.0, 2.0, 1.0, 1.0, 1.0, 1.0)
 
@@ -256,6 +259,9 @@ def _latency_check(canary: Sample, stable: Sample, config: JudgeConfig) -> Check
         "canary_p95": stats.histogram_quantile(canary.latency_buckets, 0.95) or 0.0,
         "stable_p95": stats.histogram_quantile(stable.latency_buckets, 0.95) or 0.0,
     }
+    floor = extra["stable_p95"] + config.latency_min_effect_seconds
+    if threshold is not None and threshold < floor:
+        threshold = next((le for le in s_bounds if le >= floor), threshold)
     if threshold is None or n_c == 0 or n_s == 0:
         detail = {**extra, "threshold": threshold or 0.0}
         return CheckResult("latency", "inconclusive", "insufficient_data", 1.0, (0.0, math.inf), 1.0, "ratio", detail)

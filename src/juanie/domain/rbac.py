@@ -57,6 +57,7 @@ PROJECT_ACTIONS: dict[str, Role] = {
     "secrets.write": Role.maintainer,
     "pipelines.run": Role.developer,
     "pipelines.cancel": Role.developer,
+    "deployments.create": Role.developer,
 }
 
 _ROLE_ENV_PERMISSION: dict[Role, EnvPermission] = {

@@ -152,9 +152,9 @@ def deployment_to_dict(dep: Deployment, project: str, env: str, approval: Approv
         "reason": dep.reason,
         "gitops_commit": dep.gitops_commit,
         "phase": state.get("rollout", {}).get("phase"),
-        "weights": state.get("rollout", {}).get("weights"),
+        "weights": state.get("weights"),
         "step": state.get("rollout", {}).get("step_index"),
-        "verdicts": state.get("verdicts", [])[-20:],
+        "verdicts": state.get("rollout", {}).get("verdicts", [])[-20:],
         "approval": None if approval is None else {
             "id": approval.id, "mode": approval.mode, "status": approval.status, "decided_by": approval.decided_by,
             "reason": approval.reason, "expires_at": approval.expires_at.isoformat() if approval.expires_at else None},

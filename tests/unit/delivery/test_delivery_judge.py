@@ -73,8 +73,22 @@ def test_slower_canary_fails_the_latency_test() -> None:
     v = judge(Sample(2000, 8, slow), Sample(6000, 25, hist(6000)))
     assert v.outcome == "fail"
     assert v.reason_code == "latency_worse"
-    assert v.sentence.startswith("canary slower: 30.0% vs 4.0% of requests above 250 ms, p95 ")
+    # The slow bound is the first bucket at least 25 ms above stable's p95 (247 ms): 500 ms.
+    assert v.sentence.startswith("canary slower: 10.0% vs 1.0% of requests above 500 ms, p95 ")
     assert v.sentence.endswith("(n=2,000/6,000), p<0.001 — rolling back")
+
+
+def test_a_few_milliseconds_slower_is_not_worth_a_rollback() -> None:
+    """Significant but tiny: a cold canary at 9 ms p95 against 5 ms stable (seen on a busy host)."""
+    bounds = (0.005, 0.01, 0.025, 0.05, 0.1)
+
+    def ms_hist(n: int, fractions: tuple[float, ...]) -> tuple[tuple[float, int], ...]:
+        return (*((b, round(n * f)) for b, f in zip(bounds, fractions, strict=True)), (INF, n))
+
+    stable = ms_hist(6000, (0.95, 0.985, 0.999, 1.0, 1.0))
+    canary = ms_hist(2000, (0.70, 0.93, 0.999, 1.0, 1.0))
+    v = judge(Sample(2000, 0, canary), Sample(6000, 0, stable))
+    assert v.outcome == "pass", v.sentence
 
 
 def test_small_latency_difference_within_tolerance_does_not_fail() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from juanie.store import observe_models  # noqa: F401  (registers the observe tables on Base)
 from juanie.store.models import Base
 
 config = context.config
