@@ -18,6 +18,7 @@ venv: $(STAMP)
 
 up: $(STAMP)
 	@$(BIN)/juanie up
+	@$(BIN)/juanie demo up
 
 down: $(STAMP)
 	@$(BIN)/juanie down

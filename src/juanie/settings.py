@@ -21,7 +21,7 @@ class Settings:
     run_controllers: bool = True
     lease_seconds: float = 10.0
     server_id: str = ""
-    engine: str = "local"  # local | none
+    engine: str = "none"  # local | none; `load_settings` (what the server uses) defaults to local
     gateway_port: int = 8480
     gateway_admin_port: int = 8481
 

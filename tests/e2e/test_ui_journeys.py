@@ -222,10 +222,7 @@ def test_keyboard_skip_link_and_visible_focus(server, new_page, admin_cookies) -
 def test_pages_fit_a_laptop_and_a_phone_without_sideways_scrolling(server, new_page, admin_cookies) -> None:
     project = _name("phone")
     with server.api() as api:
-        assert (
-            api.post("/api/projects", json={"name": project, "description": "fits on a phone"}).status_code
-            == 201
-        )
+        assert api.post("/api/projects", json={"name": project, "description": "fits on a phone"}).status_code == 201
     for width, height in ((1366, 768), (390, 844)):
         page, _log = new_page(admin_cookies(), width=width, height=height)
         for path in (

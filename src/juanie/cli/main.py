@@ -300,7 +300,7 @@ def _register_optional() -> None:
     import importlib
 
     for module_name in ("juanie.cli.spec_cmds", "juanie.cli.pipeline_cmds", "juanie.cli.engine_cmds",
-                        "juanie.cli.delivery_cmds", "juanie.cli.observe_cmds"):
+                        "juanie.cli.delivery_cmds", "juanie.cli.observe_cmds", "juanie.cli.demo_cmds"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -98,7 +98,7 @@ class DeliveryService:
 
     def controller(self) -> Controller:
         return Controller(name=NAME, reconcile=self.reconcile, list_keys=self.list_keys, resync_seconds=3.0,
-                          workers=4)
+                          workers=4, max_backoff=15.0)
 
     async def list_keys(self) -> Iterable[Hashable]:
         def load() -> list[int]:

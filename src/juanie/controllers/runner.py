@@ -40,6 +40,7 @@ class Controller:
     list_keys: ListKeysFn | None = None
     resync_seconds: float = 30.0
     workers: int = 1
+    max_backoff: float = 300.0
     queue: WorkQueue = field(default_factory=WorkQueue)
 
     def enqueue(self, key: Hashable) -> None:
@@ -126,7 +127,7 @@ class ControllerRunner:
 
     def _start_controllers(self) -> None:
         for controller in self.controllers.values():
-            controller.queue = WorkQueue()
+            controller.queue = WorkQueue(max_delay=controller.max_backoff)
             for i in range(controller.workers):
                 self._tasks.append(
                     asyncio.create_task(self._worker(controller), name=f"{controller.name}-{i}")

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from juanie.web.pages import auth, events, home, projects, settings
+from juanie.web.pages import auth, deployments, events, gitops, home, projects, runs, settings
 from juanie.web.session import LoginRequired, login_url
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -37,7 +37,7 @@ async def _to_login(_request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.mount("/static", _CachedStatic(directory=STATIC_DIR), name="static")
     app.add_exception_handler(LoginRequired, _to_login)
-    for module in (auth, events):
+    for module in (auth, events, deployments):
         app.include_router(module.api_router)
-    for module in (auth, home, projects, events, settings):
+    for module in (auth, home, projects, runs, gitops, deployments, events, settings):
         app.include_router(module.router)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from babel.dates import format_datetime, format_timedelta
 
 # Every lifecycle state Juanie knows, mapped to one of five tones the stylesheet colours.
-_TONES: dict[str, str] = {
+TONES: dict[str, str] = {
     "active": "ok",
     "success": "ok",
     "succeeded": "ok",
@@ -34,12 +34,30 @@ _TONES: dict[str, str] = {
     "cancelled": "muted",
     "expired": "muted",
     "revoked": "muted",
+    # Engine health and sync (Argo CD's words) and step states.
+    "progressing": "busy",
+    "degraded": "bad",
+    "missing": "warn",
+    "synced": "ok",
+    "outofsync": "warn",
+    "skipped": "muted",
+    "unknown": "muted",
+    # Rollout phases and judge outcomes.
+    "starting": "busy",
+    "analysing": "busy",
+    "promoting": "busy",
+    "paused": "warn",
+    "rolling_back": "bad",
+    "done": "muted",
+    "pass": "ok",
+    "fail": "bad",
+    "inconclusive": "warn",
 }
 
 
 def tone(status: str | None) -> str:
     """The colour family of a status: ok, busy, warn, bad or muted (unknown states muted, never hidden)."""
-    return _TONES.get((status or "").lower(), "muted")
+    return TONES.get((status or "").lower(), "muted")
 
 
 def relative_time(when: datetime | None, now: datetime, locale: str) -> str:
@@ -84,3 +102,19 @@ def summarize_event_data(data: dict[str, object] | None, limit: int = 140) -> st
         parts.append(f"{key}={text}")
     line = " ".join(parts)
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def duration(seconds: float | None) -> str:
+    """A compact, language-neutral duration for step boxes and run headers: 0.4s, 12s, 3m 05s, 1h 02m."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"

@@ -275,10 +275,7 @@ def project_page(session: Session, name: str, user: m.User) -> ProjectData | Non
         cards.append(_env_card(env, latest.get(env.id), effective.name))
         grants[env.name] = accounts.list_env_grants(session, env)
     recent = session.scalars(
-        select(m.Deployment)
-        .where(m.Deployment.project_id == project.id)
-        .order_by(m.Deployment.id.desc())
-        .limit(10)
+        select(m.Deployment).where(m.Deployment.project_id == project.id).order_by(m.Deployment.id.desc()).limit(10)
     )
     deployments = [(env_names.get(d.environment_id, "?"), _deploy_summary(d)) for d in recent]
     return ProjectData(
@@ -314,7 +311,7 @@ def abilities(role: Role | None, is_admin: bool, status: str) -> dict[str, bool]
     }
 
 
-def _recent_runs(session: Session, project_id: int, limit: int = 5) -> list[dict[str, Any]]:
+def _recent_runs(session: Session, project_id: int, limit: int = 8) -> list[dict[str, Any]]:
     run_model = getattr(m, "PipelineRun", None)
     if run_model is None:
         return []
@@ -323,6 +320,7 @@ def _recent_runs(session: Session, project_id: int, limit: int = 5) -> list[dict
     )
     return [
         {
+            "id": r.id,
             "number": r.number,
             "branch": r.branch,
             "commit": r.commit_sha,

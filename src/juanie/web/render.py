@@ -28,6 +28,10 @@ CSP = (
 )
 
 
+def _from_unix(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(float(ts), UTC) if ts else None
+
+
 @cache
 def environment(locale: str) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -42,11 +46,15 @@ def environment(locale: str) -> jinja2.Environment:
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters["tone"] = fmt.tone
     env.filters["short_sha"] = fmt.short_sha
+    env.filters["duration"] = fmt.duration
     env.filters["event_summary"] = fmt.summarize_event_data
     env.filters["ago"] = lambda when: fmt.relative_time(when, datetime.now(UTC), locale)
     env.filters["abstime"] = lambda when: fmt.absolute_time(when, locale)
+    env.filters["timestamp_ago"] = lambda ts: fmt.relative_time(_from_unix(ts), datetime.now(UTC), locale)
+    env.filters["timestamp_abs"] = lambda ts: fmt.absolute_time(_from_unix(ts), locale)
     env.globals["sparkline"] = lambda values, **kw: Markup(svg.sparkline(values, **kw))
     env.globals["line_chart"] = lambda series, **kw: Markup(svg.line_chart(series, **kw))
+    env.globals["tones"] = fmt.TONES
     env.globals["locale"] = locale
     env.globals["html_lang"] = i18n.html_lang(locale)
     env.globals["languages"] = i18n.LANGUAGE_NAMES

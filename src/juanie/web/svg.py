@@ -43,7 +43,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     if start > low:  # the tolerance above absorbs float noise, never a real value below the first tick
         start -= step
     ticks = [start]
-    while ticks[-1] < high - step * 1e-9 and len(ticks) < 50:
+    # Float noise is judged against the smaller of the step and `high`: a step of 1000 must still cover 1e-6.
+    while (ticks[-1] < high - min(step, max(1.0, abs(high))) * 1e-9 or len(ticks) < 2) and len(ticks) < 50:
         ticks.append(start + step * len(ticks))
     # 12 significant digits hide float noise (0.30000000000000004) without losing tiny ranges.
     return [float(f"{t:.12g}") for t in ticks]
@@ -187,13 +188,11 @@ def line_chart(
             coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
             if len(run) == 1:
                 parts.append(
-                    f'<circle class="chart-dot {css}" cx="{px(run[0][0]):.1f}" '
-                    f'cy="{py(run[0][1]):.1f}" r="2.5"/>'
+                    f'<circle class="chart-dot {css}" cx="{px(run[0][0]):.1f}" cy="{py(run[0][1]):.1f}" r="2.5"/>'
                 )
             else:
                 parts.append(
-                    f'<polyline class="chart-line {css}" points="{coords}">'
-                    f"<title>{escape(s.name)}</title></polyline>"
+                    f'<polyline class="chart-line {css}" points="{coords}"><title>{escape(s.name)}</title></polyline>'
                 )
     if len(series) > 1:
         x = left

@@ -34,13 +34,8 @@ def test_naive_timestamps_are_taken_as_utc() -> None:
 
 
 def test_event_summary_is_sorted_skips_empty_values_and_cuts_long_lines() -> None:
-    assert (
-        summarize_event_data({"to": "active", "from": "creating", "reason": ""}) == "from=creating to=active"
-    )
-    assert (
-        summarize_event_data({"envs": ["dev", "prod"], "spec": {"b": 1, "a": 2}})
-        == "envs=dev,prod spec={a,b}"
-    )
+    assert summarize_event_data({"to": "active", "from": "creating", "reason": ""}) == "from=creating to=active"
+    assert summarize_event_data({"envs": ["dev", "prod"], "spec": {"b": 1, "a": 2}}) == "envs=dev,prod spec={a,b}"
     long = summarize_event_data({"message": "x" * 500}, limit=40)
     assert len(long) == 40 and long.endswith("…")
     assert summarize_event_data(None) == ""

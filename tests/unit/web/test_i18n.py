@@ -62,9 +62,7 @@ def test_every_ui_string_has_a_chinese_translation() -> None:
 def test_ui_strings_carry_no_markup_characters() -> None:
     # New-style gettext marks translations as safe markup, so a literal "<token>" would become a tag.
     flat = [
-        m
-        for message in catalogue.extract_messages()
-        for m in (message if isinstance(message, tuple) else (message,))
+        m for message in catalogue.extract_messages() for m in (message if isinstance(message, tuple) else (message,))
     ]
     assert [m for m in flat if "<" in m or ">" in m] == []
 

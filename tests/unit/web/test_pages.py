@@ -18,9 +18,7 @@ from juanie.web.session import safe_next
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'juanie.db'}", run_controllers=False
-    )
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'juanie.db'}", run_controllers=False)
     with TestClient(create_app(settings), base_url="http://127.0.0.1") as test_client:
         yield test_client
 
@@ -122,9 +120,7 @@ def test_project_page_hides_what_the_role_may_not_do_and_404s_for_outsiders(clie
     _projects(client, "own", 1, prefix="shop")
     with _db(client).session() as s:
         project = project_store.get_project(s, "shop0000")
-        accounts.set_membership(
-            s, project, role=accounts.Role.viewer, user=accounts.get_user(s, "view"), actor="own"
-        )
+        accounts.set_membership(s, project, role=accounts.Role.viewer, user=accounts.get_user(s, "view"), actor="own")
     _sign_in(client, "own")
     owner_html = client.get("/projects/shop0000").text
     assert owner_html.count("Edit settings") == 3 and "shop0000-prod" in owner_html

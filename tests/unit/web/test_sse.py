@@ -11,8 +11,7 @@ from juanie.web import sse
 
 def test_format_message_splits_lines_and_carries_the_id() -> None:
     assert (
-        sse.format_message("a\nb\r\nc", event_id=7, event="row")
-        == "event: row\nid: 7\ndata: a\ndata: b\ndata: c\n\n"
+        sse.format_message("a\nb\r\nc", event_id=7, event="row") == "event: row\nid: 7\ndata: a\ndata: b\ndata: c\n\n"
     )
     with pytest.raises(ValueError, match="line break"):
         sse.format_message("x", event="bad\nname")

@@ -140,6 +140,11 @@ def ensure_gateway(state_dir: Path, listen: str, admin: str, timeout: float = 20
     token = read_token(state_dir)
     pid_file = state_dir / "gateway.pid"
     pid = _running_pid(pid_file)
+    if pid is None and _healthz(admin):
+        raise EngineError(
+            f"another gateway already answers on {admin} (not the one of {state_dir}); stop it, or give this "
+            "server other ports with JUANIE_GATEWAY_PORT and JUANIE_GATEWAY_ADMIN_PORT"
+        )
     if pid is None or not _healthz(admin):
         if pid is not None:
             raise EngineError(

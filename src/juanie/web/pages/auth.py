@@ -71,9 +71,7 @@ def token_to_session(request: Request, state: AppState = Depends(app_state)) -> 
     client = request.client.host if request.client else ""
     with state.db.session() as s:
         user = accounts.get_user(s, who.username)
-        token, plaintext = accounts.issue_token(
-            s, user, "web (from API token)", kind="session", ttl=SESSION_TTL
-        )
+        token, plaintext = accounts.issue_token(s, user, "web (from API token)", kind="session", ttl=SESSION_TTL)
         record(
             s,
             actor=who.username,
@@ -84,10 +82,6 @@ def token_to_session(request: Request, state: AppState = Depends(app_state)) -> 
     response = JSONResponse({"username": who.username})
     secure = request.url.scheme == "https"
     max_age = int(SESSION_TTL.total_seconds())
-    response.set_cookie(
-        SESSION_COOKIE, plaintext, httponly=True, samesite="strict", secure=secure, max_age=max_age
-    )
-    response.set_cookie(
-        CSRF_COOKIE, new_token(), httponly=False, samesite="strict", secure=secure, max_age=max_age
-    )
+    response.set_cookie(SESSION_COOKIE, plaintext, httponly=True, samesite="strict", secure=secure, max_age=max_age)
+    response.set_cookie(CSRF_COOKIE, new_token(), httponly=False, samesite="strict", secure=secure, max_age=max_age)
     return response

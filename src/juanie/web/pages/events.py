@@ -34,6 +34,7 @@ class Filters:
     environment: str | None = None
     kind: str | None = None
     actor: str | None = None
+    subject: str | None = None  # one thing's timeline, e.g. "deployment/42"
 
     def query(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -52,14 +53,23 @@ def _clean(value: str | None) -> str | None:
 
 
 def filters_from(
-    project: str | None, environment: str | None, kind: str | None, actor: str | None
+    project: str | None,
+    environment: str | None,
+    kind: str | None,
+    actor: str | None,
+    subject: str | None = None,
 ) -> Filters:
-    return Filters(_clean(project), _clean(environment), _clean(kind), _clean(actor))
+    return Filters(_clean(project), _clean(environment), _clean(kind), _clean(actor), _clean(subject))
 
 
 def _store_filter(f: Filters, visible: frozenset[str] | None) -> event_store.EventFilter:
     return event_store.EventFilter(
-        project=f.project, environment=f.environment, kind=f.kind, actor=f.actor, projects_visible=visible
+        project=f.project,
+        environment=f.environment,
+        kind=f.kind,
+        actor=f.actor,
+        subject=f.subject,
+        projects_visible=visible,
     )
 
 
@@ -129,10 +139,11 @@ async def events_stream(
     environment: str | None = _query(64),
     kind: str | None = _query(64),
     actor: str | None = _query(128),
+    subject: str | None = _query(256),
     after: int | None = Query(None, ge=0),
 ) -> StreamingResponse:
     who = principal(request)
-    f = filters_from(project, environment, kind, actor)
+    f = filters_from(project, environment, kind, actor, subject)
     db = request.app.state.juanie.db
     locale = request_locale(request)
     start = sse.resume_point(request.headers.get("last-event-id"), after)
@@ -140,15 +151,11 @@ async def events_stream(
     async def fetch(cursor: int) -> list[sse.Item]:
         rows = await run_in_threadpool(_fetch_new, db, who.username, f, cursor)
         return [
-            sse.Item(
-                e.id, json.dumps({"id": e.id, "html": render_html(locale, "_event_row.html", {"event": e})})
-            )
+            sse.Item(e.id, json.dumps({"id": e.id, "html": render_html(locale, "_event_row.html", {"event": e})}))
             for e in rows
         ]
 
-    stream = sse.poll_stream(
-        fetch, after=start, disconnected=request.is_disconnected, max_seconds=STREAM_MAX_SECONDS
-    )
+    stream = sse.poll_stream(fetch, after=start, disconnected=request.is_disconnected, max_seconds=STREAM_MAX_SECONDS)
     return StreamingResponse(
         stream,
         media_type="text/event-stream",

@@ -60,9 +60,7 @@ async def users_page(request: Request, viewer: Viewer = Depends(require_viewer))
             message=_("Managing users and teams needs a site administrator."),
         )
     users, teams = await run_in_threadpool(_users_and_teams, request.app.state.juanie.db)
-    return page(
-        request, "settings_users.html", viewer, section="settings", tab="users", users=users, teams=teams
-    )
+    return page(request, "settings_users.html", viewer, section="settings", tab="users", users=users, teams=teams)
 
 
 @router.get("/settings/notifications", response_class=HTMLResponse)

@@ -28,12 +28,19 @@
     }
     let data = null;
     try { data = await response.json(); } catch (err) { data = null; }
-    const message = data && data.error ? data.error.message : response.statusText;
-    return { ok: response.ok, status: response.status, data, message };
+    let message = data && data.error ? data.error.message : response.statusText;
+    // A route this server does not have (yet) answers a bare "Not Found": say so in words.
+    const missing = (response.status === 404 || response.status === 405) && (!data || !data.error || data.error.message === "Not Found" || data.error.message === "Method Not Allowed");
+    if (missing) message = t("not_available");
+    return { ok: response.ok, status: response.status, data, message, missing };
   }
 
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(values[key] ?? ""));
+  }
+
+  function fillable(template, values) {
+    return Array.from(template.matchAll(/\{(\w+)\}/g)).every((m) => values[m[1]] !== undefined && values[m[1]] !== null && values[m[1]] !== "");
   }
 
   function toLogin() {
@@ -90,8 +97,14 @@
   }
 
   async function afterSuccess(then, result, values) {
+    if (then === "stay") return document.dispatchEvent(new CustomEvent("juanie:acted", { detail: result }));
     if (!then || then === "reload") return window.location.reload();
-    if (then.startsWith("go:")) return window.location.assign(fill(then.slice(3), Object.assign({}, values, result.data || {})));
+    if (then.startsWith("go:")) {
+      const all = Object.assign({}, values, result.data || {});
+      // An answer without the fields the target needs (another API version): show the current page again.
+      if (!fillable(then.slice(3), all)) return window.location.reload();
+      return window.location.assign(fill(then.slice(3), all));
+    }
     if (then === "show-token") {
       const box = document.getElementById("token-once");
       document.getElementById("token-value").textContent = result.data.token;
@@ -143,7 +156,8 @@
     const reason = askReason(button);
     if (reason === null) return;
     button.setAttribute("aria-busy", "true");
-    const body = button.dataset.reason ? { reason } : undefined;
+    let body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
+    if (button.dataset.reason) body = Object.assign(body || {}, { reason });
     const result = await api(button.dataset.method || "POST", button.dataset.api, body);
     button.removeAttribute("aria-busy");
     if (result.status === 401 && button.dataset.then !== "go:/login") return toLogin();
@@ -200,6 +214,8 @@
       selectTab(tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length]);
     });
   }
+
+  window.Juanie = { api, t, toast, toLogin };
 
   // Live lists: rows rendered by the server arrive over SSE and are prepended.
   for (const list of document.querySelectorAll("[data-live-list][data-live-src]")) {
