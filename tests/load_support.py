@@ -18,6 +18,7 @@ class Load:
     url: str
     rps: float = 40.0
     max_seconds: float = 300.0
+    headers: dict[str, str] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -43,7 +44,7 @@ class Load:
 
             async def one() -> None:
                 try:
-                    response = await client.get(self.url)
+                    response = await client.get(self.url, headers=self.headers)
                     self.outcomes[str(response.status_code)] += 1
                 except httpx.HTTPError as exc:
                     self.outcomes[type(exc).__name__] += 1

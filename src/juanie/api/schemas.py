@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
+
+# Row ids and offsets are 64-bit integers in every database Juanie runs on; a larger number is a caller's mistake
+# (422), not a crash in the database driver.
+ROW_ID_MAX = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 
 Name = Field(min_length=1, max_length=40, pattern=r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 

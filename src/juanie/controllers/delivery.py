@@ -52,6 +52,7 @@ from juanie.delivery.settings import (
     rollout_to_dict,
     sample,
     stable_revision,
+    strategy_of,
 )
 from juanie.delivery.strategies import plan_next_step
 from juanie.engines.base import Engine, EnvRef
@@ -177,7 +178,8 @@ class DeliveryService:
         status = await engine.status(ctx.ref) if engine else None
         running_before = bool(status and status.workloads) and ctx.previous is not None
         # Nothing to compare against on a first deploy, and a rollback goes back to known-good at once: rolling.
-        strategy = ctx.strategy.replace("-", "_") if running_before and ctx.kind != "rollback" else "rolling"
+        wanted = strategy_of(spec, ctx.env) if ctx.env in spec.environments else ctx.strategy.replace("-", "_")
+        strategy = wanted if running_before and ctx.kind != "rollback" else "rolling"
         ctx.strategy = strategy
         if not ctx.gitops_commit:
             sha = await asyncio.to_thread(self._commit, ctx, spec)
@@ -219,7 +221,10 @@ class DeliveryService:
             prev_spec = await asyncio.to_thread(self.specs.at_commit, ctx.project, ctx.previous.commit_sha)
             stable = self._render(prev_spec, ctx.env, ctx.previous)
         status = await engine.status(ctx.ref)
-        verdict, signals = await self._judge(ctx, engine, spec, rollout, now)
+        if any(c.get("action") == "abort" for c in ctx.state.get("commands", [])):
+            verdict, signals = None, ctx.state.get("signals", {})  # a person decided: act now, judge later
+        else:
+            verdict, signals = await self._judge(ctx, engine, spec, rollout, now)
         ready, desired = new_replicas(status, strategy, ctx.release.version)
         observation = Observation(new_ready=ready, new_desired=max(1, desired), weights=ctx.state.get("weights"),
                                   verdict=verdict, stable_revision=stable_revision(status),

@@ -21,6 +21,9 @@ def rollout_config(spec: ProjectSpec, env: str, strategy: str | None = None) -> 
     """The environment's strategy; canary steps end in 100 in juanie.yaml, which is the promotion itself."""
     environment = spec.environments.get(env)
     chosen = strategy or (environment.strategy.type if environment else "rolling")
+    if environment is not None and chosen == "blue_green" and environment.strategy.auto_promote_after:
+        preview = float(duration_seconds(environment.strategy.auto_promote_after))
+        return RolloutConfig(strategy="blue_green", preview_analysis_seconds=preview)
     if environment is None or chosen != "canary":
         return RolloutConfig(strategy=chosen)  # type: ignore[arg-type]
     steps = tuple(CanaryStep(s.weight, float(duration_seconds(s.pause))) for s in environment.strategy.steps

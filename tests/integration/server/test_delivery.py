@@ -9,21 +9,15 @@ import time
 import psutil
 import pytest
 
+from tests.delivery_support import deploy as _deploy
+from tests.delivery_support import faster_canary as _faster_canary
+from tests.delivery_support import final as _final
+from tests.delivery_support import release as _release
 from tests.load_support import Load
 from tests.server_support import git, microshop_source, start_server
 from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def _faster_canary(source) -> None:
-    """The example's staging canary, with short pauses so the test spends seconds, not minutes, per step."""
-    spec = (source / "juanie.yaml").read_text()
-    spec = spec.replace("""        - {weight: 10, pause: 30s}
-        - {weight: 50, pause: 30s}""", """        - {weight: 20, pause: 3s}
-        - {weight: 50, pause: 3s}""")
-    (source / "juanie.yaml").write_text(spec)
-    git(source, "commit", "-qam", "ci: faster staging canary")
 
 
 @pytest.fixture(scope="module")
@@ -50,27 +44,6 @@ def shop(tmp_path_factory):
         for proc in leftovers:
             proc.kill()
         assert not leftovers, f"processes left behind: {[p.pid for p in leftovers]}"
-
-
-def _release(server, ref: str = "") -> str:
-    run = server.ok("POST", "/api/projects/microshop/runs", json={"ref": ref})
-    done = wait_until(lambda: (r := server.ok("GET", f"/api/runs/{run['id']}"))["status"] in (
-        "succeeded", "failed") and r, timeout=300, interval=0.5, message="pipeline")
-    assert done["status"] == "succeeded", server.ok("GET", f"/api/runs/{run['id']}/logs")
-    return done["commit"][:12]
-
-
-def _deploy(server, env: str, release: str, approve: bool = False) -> dict:
-    dep = server.ok("POST", "/api/projects/microshop/deploy", json={"env": env, "release": release,
-                                                                    "reason": "test"})
-    if approve:
-        server.ok("POST", f"/api/deployments/{dep['id']}/approve", json={"reason": "ok"})
-    return dep
-
-
-def _final(server, dep_id: int, timeout: float = 240) -> dict:
-    return wait_until(lambda: (d := server.ok("GET", f"/api/deployments/{dep_id}"))["status"] in (
-        "success", "rolled_back", "cancelled") and d, timeout=timeout, interval=0.5, message=f"deployment {dep_id}")
 
 
 def test_first_deploys_are_rolling_and_staging_waits_for_its_approval(shop):
@@ -164,3 +137,31 @@ def test_promotion_deploys_the_exact_release_and_prod_needs_its_approval(shop):
     assert reject.status_code == 422  # a rejection needs a reason
     server.ok("POST", f"/api/deployments/{dep['id']}/reject", json={"reason": "change freeze"})
     assert _final(server, dep["id"])["status"] == "cancelled"
+
+
+def test_blue_green_switches_all_at_once_and_switching_back_takes_seconds(shop):
+    server, _, gateway = shop
+    releases = [r["version"] for r in server.ok("GET", "/api/projects/microshop/releases")["items"]]
+    healthy, older = releases[0], releases[-1]
+    first = _deploy(server, "prod", older, approve=True)
+    assert _final(server, first["id"])["status"] == "success"
+    url = f"{gateway}/microshop-prod/payment/"
+    with Load(url, rps=40) as public, Load(url, rps=30, headers={"x-juanie-track": "canary"}) as testers:
+        wait_until(lambda: sum(public.outcomes.values()) > 40, timeout=30, message="load running")
+        dep = _deploy(server, "prod", healthy, approve=True)
+        switched = wait_until(lambda: (d := server.ok("GET", f"/api/deployments/{dep['id']}"))["phase"] == "promoting"
+                              and (d.get("weights") or {}).get("canary") == 100 and d, timeout=240, interval=0.2,
+                              message="the switch to the new version")
+        assert switched["strategy"] == "blue_green"
+        started = time.monotonic()
+        server.ok("POST", f"/api/deployments/{dep['id']}/abort", json={"reason": "switch back"})
+        wait_until(lambda: (server.ok("GET", f"/api/deployments/{dep['id']}").get("weights") or {}).get(
+            "stable") == 100, timeout=30, interval=0.1, message="traffic back on the old version")
+        switch_back = time.monotonic() - started
+        final = _final(server, dep["id"])
+    print(f"\nblue-green switch-back took {switch_back:.2f}s")
+    assert switch_back <= 5.0
+    assert final["status"] == "rolled_back"
+    assert public.failed == 0 and testers.failed == 0, (dict(public.outcomes), dict(testers.outcomes))
+    status = server.ok("GET", "/api/projects/microshop/environments/prod/status")
+    assert {w["version"] for w in status["workloads"]} == {older}

@@ -17,7 +17,7 @@ from juanie.api.auth import (
     principal,
     require_admin,
 )
-from juanie.api.schemas import LoginIn, TeamIn, TeamMemberIn, TokenIn, UserIn
+from juanie.api.schemas import LoginIn, RowId, TeamIn, TeamMemberIn, TokenIn, UserIn
 from juanie.api.state import AppState, app_state
 from juanie.domain import events as kinds
 from juanie.domain.credentials import new_token, verify_password
@@ -154,7 +154,7 @@ def create_token(body: TokenIn, request: Request, state: AppState = Depends(app_
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke one of your tokens (admins: anyone's)")
-def revoke_token(token_id: int, request: Request, state: AppState = Depends(app_state)) -> dict[str, object]:
+def revoke_token(token_id: RowId, request: Request, state: AppState = Depends(app_state)) -> dict[str, object]:
     who = principal(request)
     with state.db.session() as s:
         token = s.get(ApiToken, token_id)

@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from juanie.api.auth import ProjectAccess, bearer_scheme, principal, require
-from juanie.api.schemas import Strict
+from juanie.api.schemas import RowId, Strict
 from juanie.api.state import AppState, app_state
 from juanie.controllers.delivery import NAME as DELIVERY
 from juanie.domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -190,7 +190,7 @@ def list_deployments(project: str, env: str | None = Query(None, max_length=40),
         return {"items": [_dict(s, d) for d in dep_store.list_deployments(s, found, environment, limit, status)]}
 
 
-def _load(request: Request, deployment_id: int, need: EnvPermission) -> tuple[Any, Any]:
+def _load(request: Request, deployment_id: RowId, need: EnvPermission) -> tuple[Any, Any]:
     who = principal(request)
     state: AppState = request.app.state.juanie
     with state.db.session() as s:
@@ -207,22 +207,22 @@ def _load(request: Request, deployment_id: int, need: EnvPermission) -> tuple[An
     return who, state
 
 
-def reader(request: Request, deployment_id: int) -> tuple[Any, Any]:
+def reader(request: Request, deployment_id: RowId) -> tuple[Any, Any]:
     return _load(request, deployment_id, EnvPermission.read)
 
 
-def deployer(request: Request, deployment_id: int) -> tuple[Any, Any]:
+def deployer(request: Request, deployment_id: RowId) -> tuple[Any, Any]:
     return _load(request, deployment_id, EnvPermission.deploy)
 
 
 @router.get("/api/deployments/{deployment_id}", summary="One deployment: rollout phase, weights, verdicts, signals")
-def get_deployment(deployment_id: int, found: tuple[Any, Any] = Depends(reader)) -> dict[str, Any]:
+def get_deployment(deployment_id: RowId, found: tuple[Any, Any] = Depends(reader)) -> dict[str, Any]:
     _, state = found
     with state.db.session() as s:
         return _dict(s, dep_store.get_deployment(s, deployment_id))
 
 
-def _decide(found: tuple[Any, Any], deployment_id: int, target: str, reason: str) -> dict[str, Any]:
+def _decide(found: tuple[Any, Any], deployment_id: RowId, target: str, reason: str) -> dict[str, Any]:
     who, state = found
     with state.db.session() as s:
         dep = dep_store.get_deployment(s, deployment_id)
@@ -239,18 +239,18 @@ def _decide(found: tuple[Any, Any], deployment_id: int, target: str, reason: str
 
 
 @router.post("/api/deployments/{deployment_id}/approve", summary="Approve a deployment waiting at its gate")
-def approve(deployment_id: int, body: ReasonIn | None = None,
+def approve(deployment_id: RowId, body: ReasonIn | None = None,
             found: tuple[Any, Any] = Depends(deployer)) -> dict[str, Any]:
     return _decide(found, deployment_id, "approved", (body or ReasonIn()).reason)
 
 
 @router.post("/api/deployments/{deployment_id}/reject", summary="Reject a deployment waiting at its gate")
-def reject(deployment_id: int, body: ReasonIn | None = None,
+def reject(deployment_id: RowId, body: ReasonIn | None = None,
            found: tuple[Any, Any] = Depends(deployer)) -> dict[str, Any]:
     return _decide(found, deployment_id, "rejected", (body or ReasonIn()).reason)
 
 
-def _command(found: tuple[Any, Any], deployment_id: int, action: str, reason: str) -> dict[str, Any]:
+def _command(found: tuple[Any, Any], deployment_id: RowId, action: str, reason: str) -> dict[str, Any]:
     who, state = found
     with state.db.session() as s:
         dep = dep_store.get_deployment(s, deployment_id)
@@ -273,26 +273,26 @@ def _command(found: tuple[Any, Any], deployment_id: int, action: str, reason: st
 
 
 @router.post("/api/deployments/{deployment_id}/pause", summary="Hold the rollout at its current weights")
-def pause_rollout(deployment_id: int, body: ReasonIn | None = None,
+def pause_rollout(deployment_id: RowId, body: ReasonIn | None = None,
                   found: tuple[Any, Any] = Depends(deployer)) -> dict[str, Any]:
     return _command(found, deployment_id, "pause", (body or ReasonIn()).reason)
 
 
 @router.post("/api/deployments/{deployment_id}/resume", summary="Continue a paused rollout")
-def resume_rollout(deployment_id: int, body: ReasonIn | None = None,
+def resume_rollout(deployment_id: RowId, body: ReasonIn | None = None,
                    found: tuple[Any, Any] = Depends(deployer)) -> dict[str, Any]:
     return _command(found, deployment_id, "resume", (body or ReasonIn()).reason)
 
 
 @router.post("/api/deployments/{deployment_id}/abort", summary="All traffic back to stable now, then roll back")
-def abort_rollout(deployment_id: int, body: ReasonIn | None = None,
+def abort_rollout(deployment_id: RowId, body: ReasonIn | None = None,
                   found: tuple[Any, Any] = Depends(deployer)) -> dict[str, Any]:
     return _command(found, deployment_id, "abort", (body or ReasonIn(reason="aborted by user")).reason)
 
 
 @router.post("/api/deployments/{deployment_id}/retry", status_code=201,
              summary="Deploy the same release again after a rollback or an abort")
-def retry_rollout(deployment_id: int, body: ReasonIn | None = None,
+def retry_rollout(deployment_id: RowId, body: ReasonIn | None = None,
                   found: tuple[Any, Any] = Depends(deployer)) -> dict[str, Any]:
     who, state = found
     with state.db.session() as s:

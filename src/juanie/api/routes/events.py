@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Query, Request
 
 from juanie.api.auth import principal
+from juanie.api.schemas import ROW_ID_MAX
 from juanie.api.state import AppState, app_state
 from juanie.store import accounts
 from juanie.store import events as event_store
@@ -24,8 +25,8 @@ def list_events(
     subject: str | None = Query(None, max_length=256),
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: int | None = Query(None, ge=0, description="return events older than this id"),
-    after: int | None = Query(None, ge=0, description="return events newer than this id (oldest first)"),
+    cursor: int | None = Query(None, ge=0, le=ROW_ID_MAX, description="return events older than this id"),
+    after: int | None = Query(None, ge=0, le=ROW_ID_MAX, description="return events newer than this id (oldest first)"),
     limit: int = Query(50, ge=1, le=500),
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:

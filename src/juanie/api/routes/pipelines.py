@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from juanie.api.auth import ProjectAccess, bearer_scheme, principal, require
 from juanie.api.errors import error_response
-from juanie.api.schemas import Strict
+from juanie.api.schemas import ROW_ID_MAX, RowId, Strict
 from juanie.api.state import AppState, app_state
 from juanie.controllers.pipelines import NAME as PIPELINES
 from juanie.controllers.pipelines import source_repo
@@ -55,7 +55,7 @@ def _gitops(request: Request, project: str) -> Any:
     return state.gitops.repo(project, url)
 
 
-def _run_access(request: Request, run_id: int, action: str) -> tuple[PipelineRun, str]:
+def _run_access(request: Request, run_id: RowId, action: str) -> tuple[PipelineRun, str]:
     who = principal(request)
     db = request.app.state.juanie.db
     with db.session() as s:
@@ -71,11 +71,11 @@ def _run_access(request: Request, run_id: int, action: str) -> tuple[PipelineRun
         return run, project.name
 
 
-def run_reader(request: Request, run_id: int) -> tuple[PipelineRun, str]:
+def run_reader(request: Request, run_id: RowId) -> tuple[PipelineRun, str]:
     return _run_access(request, run_id, "project.read")
 
 
-def run_canceller(request: Request, run_id: int) -> tuple[PipelineRun, str]:
+def run_canceller(request: Request, run_id: RowId) -> tuple[PipelineRun, str]:
     return _run_access(request, run_id, "pipelines.cancel")
 
 
@@ -138,12 +138,12 @@ async def create_run(project: str, request: Request, body: RunIn | None = None,
 
 
 @router.get("/api/runs/{run_id}", summary="One pipeline run with its steps")
-def get_run(run_id: int, found: tuple[PipelineRun, str] = Depends(run_reader)) -> dict[str, Any]:
+def get_run(run_id: RowId, found: tuple[PipelineRun, str] = Depends(run_reader)) -> dict[str, Any]:
     return _run_dict(*found)
 
 
 @router.post("/api/runs/{run_id}/cancel", summary="Cancel a run: its whole process tree is stopped")
-def cancel_run(run_id: int, request: Request, found: tuple[PipelineRun, str] = Depends(run_canceller),
+def cancel_run(run_id: RowId, request: Request, found: tuple[PipelineRun, str] = Depends(run_canceller),
                state: AppState = Depends(app_state)) -> dict[str, Any]:
     who = principal(request)
     with state.db.session() as s:
@@ -160,8 +160,8 @@ def cancel_run(run_id: int, request: Request, found: tuple[PipelineRun, str] = D
 
 
 @router.get("/api/runs/{run_id}/logs", summary="A run's logs; `follow=1` streams them live (SSE)")
-async def run_logs(run_id: int, request: Request, step: str | None = Query(None, max_length=255),
-                   offset: int = Query(0, ge=0), limit: int = Query(5000, ge=1, le=100000),
+async def run_logs(run_id: RowId, request: Request, step: str | None = Query(None, max_length=255),
+                   offset: int = Query(0, ge=0, le=ROW_ID_MAX), limit: int = Query(5000, ge=1, le=100000),
                    q: str | None = Query(None, max_length=200, description="search text"),
                    follow: bool = False, found: tuple[PipelineRun, str] = Depends(run_reader)) -> Any:
     logs = _services(request).logs

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from juanie.api.auth import ProjectAccess, principal, require, require_env
 from juanie.api.schemas import (
+    ROW_ID_MAX,
     EnvironmentIn,
     EnvironmentPatch,
     GrantIn,
@@ -36,7 +37,7 @@ def list_projects(
     request: Request,
     include_archived: bool = True,
     limit: int = Query(500, ge=1, le=5000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=ROW_ID_MAX),
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
     who = principal(request)
