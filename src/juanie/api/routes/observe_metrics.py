@@ -199,13 +199,18 @@ def _channel_routes(prefix: str, key: str) -> None:
             await asyncio.to_thread(_owner, request, state, project, team)
         return {"items": await asyncio.to_thread(records.list_channels, state.db, project, team)}
 
+    async def may_manage(request: Request, owner: str, state: AppState = Depends(app_state)) -> None:
+        """A dependency, so a caller without the role gets 403/404 before the body is validated."""
+        project, team = owner_of(owner)
+        await asyncio.to_thread(_owner, request, state, project, team)
+
     @router.put(f"{prefix}/channels/{{name}}", summary=f"Create or replace a {key} channel",
                 name=f"put_{key}_channel")  # fmt: skip
     async def put_channel(
-        request: Request, owner: str, name: str, body: ChannelIn, state: AppState = Depends(app_state)
+        request: Request, owner: str, name: str, body: ChannelIn, state: AppState = Depends(app_state),
+        _: None = Depends(may_manage),
     ) -> dict[str, Any]:
         project, team = owner_of(owner)
-        await asyncio.to_thread(_owner, request, state, project, team)
         spec = _validated(name, body)
         who = principal(request).username
         return await asyncio.to_thread(records.put_channel, state.db, state.box, project, team, spec, who)
