@@ -38,7 +38,9 @@ test: $(STAMP) services
 	@$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP) services
-	@for script in bench/*.py; do case "$$script" in */_*) continue;; esac; echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@status=0; for script in bench/*.py; do case "$$script" in */_*|*/summary.py) continue;; esac; \
+	  echo "== $$script"; $(BIN)/python $$script || status=1; done; \
+	  $(BIN)/python bench/summary.py; exit $$status
 
 clean:
 	rm -rf $(VENV) .juanie .pytest_cache .ruff_cache
