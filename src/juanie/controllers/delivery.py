@@ -55,13 +55,16 @@ from juanie.delivery.settings import (
     strategy_of,
 )
 from juanie.delivery.strategies import plan_next_step
+from juanie.domain.errors import Conflict
 from juanie.engines.base import Engine, EnvRef
 from juanie.gitops import CommitMessage
 from juanie.render import ReleaseRef, render_manifests
 from juanie.spec import ProjectSpec
 from juanie.store import deployments as dep_store
+from juanie.store import projects as project_store
 from juanie.store.db import Database
-from juanie.store.models import Deployment, Environment, Project, Release
+from juanie.store.events import record
+from juanie.store.models import Deployment, Environment, PipelineRun, Project, Release
 
 log = logging.getLogger("juanie.delivery")
 NAME = "delivery"
@@ -239,7 +242,7 @@ class DeliveryService:
         if not self._save(ctx, state=state):
             return Requeue(after=0.05)
         if isinstance(step, Done):
-            return await self._finish(ctx, engine, step, new, stable)
+            return await self._finish(ctx, engine, step, new)
         if isinstance(step, RollBack) and ctx.status == "running":
             await asyncio.to_thread(self._move, ctx, "failed", step.reason, verdict=step.reason)
         return Requeue(after=max(0.2, min(step.wait or config.check_interval_seconds, 5.0)))
@@ -323,8 +326,7 @@ class DeliveryService:
                                 reason=reason, deployment=str(ctx.id), action="rollback")
         return repo.revert(ctx.gitops_commit, message)
 
-    async def _finish(self, ctx: _Ctx, engine: Engine, step: Done, new: list[dict[str, Any]],
-                      stable: list[dict[str, Any]] | None) -> Requeue | None:
+    async def _finish(self, ctx: _Ctx, engine: Engine, step: Done, new: list[dict[str, Any]]) -> Requeue | None:
         if step.outcome == "promoted":
             await engine.apply(ctx.ref, mf.with_weights(new, dict(ALL_STABLE)), revision=ctx.gitops_commit)
             await asyncio.to_thread(self._move, ctx, "success", f"{ctx.release.version} is live")
@@ -343,11 +345,6 @@ async def auto_deploy(db: Database, runner: Any, project: str, release_id: int, 
     """A new release goes to the environment its branch maps to, when that environment deploys automatically."""
 
     def create() -> int | None:
-        from juanie.domain.errors import Conflict
-        from juanie.store import projects as project_store
-        from juanie.store.events import record
-        from juanie.store.models import PipelineRun
-
         with db.session() as s:
             release = s.get(Release, release_id)
             run = s.get(PipelineRun, release.run_id) if release and release.run_id else None

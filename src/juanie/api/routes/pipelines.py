@@ -21,6 +21,7 @@ from juanie.api.state import AppState, app_state
 from juanie.controllers.pipelines import NAME as PIPELINES
 from juanie.controllers.pipelines import source_repo
 from juanie.controllers.sources import NewCommit, queue_commit
+from juanie.domain.environments import environment_for_branch
 from juanie.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from juanie.domain.rbac import role_allows
 from juanie.gitops import WebhookError, parse_push
@@ -125,8 +126,6 @@ async def create_run(project: str, request: Request, body: RunIn | None = None,
         with state.db.session() as s:
             found = project_store.get_project(s, project)
             rules = [(e.name, list(e.branches or [])) for e in found.environments]
-            from juanie.domain.environments import environment_for_branch
-
             run = run_store.queue_run(s, found, branch=commit.branch, commit_sha=commit.sha, trigger="manual",
                                       actor=access.who.username, commit_message=commit.message,
                                       author=commit.author, target_env=environment_for_branch(commit.branch, rules))
