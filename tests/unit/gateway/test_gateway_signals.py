@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
 from juanie.engines.local.gateway.metrics import GatewayCollector, exposition
-from juanie.engines.local.gateway.signals import LATENCY_BUCKETS, RING_SECONDS, TrafficStats, quantile
+from juanie.engines.local.gateway.signals import (
+    LATENCY_BUCKETS,
+    RING_SECONDS,
+    SeriesTotals,
+    TrafficStats,
+    WindowCounts,
+    merge_totals,
+    quantile,
+)
 
 KEY = ("shop-dev", "payment", "v1")
 
@@ -69,7 +78,7 @@ def test_exposition_has_the_documented_families() -> None:
     stats = TrafficStats()
     stats.record(KEY, 200, 0.003, 1000.0)
     stats.record(KEY, 503, 0.3, 1000.0)
-    text = exposition(GatewayCollector(stats, {("shop-dev", "payment", "connect"): 2}, lambda: 4)).decode()
+    text = exposition(GatewayCollector(stats.totals(), {("shop-dev", "payment", "connect"): 2}, 4)).decode()
     assert 'juanie_gateway_requests_total{code="200",env="shop-dev",service="payment",version="v1"} 1.0' in text
     assert 'juanie_gateway_requests_total{code="503",env="shop-dev",service="payment",version="v1"} 1.0' in text
     assert (
@@ -79,3 +88,37 @@ def test_exposition_has_the_documented_families() -> None:
     assert 'juanie_gateway_request_duration_seconds_count{env="shop-dev",service="payment",version="v1"} 2.0' in text
     assert 'juanie_gateway_upstream_errors_total{env="shop-dev",reason="connect",service="payment"} 2.0' in text
     assert "juanie_gateway_inflight_requests 4.0" in text
+
+
+def test_two_processes_add_up_to_what_one_process_would_have_measured() -> None:
+    """A gateway of several processes must report the same signals as one process that saw every request."""
+    one, first, second = TrafficStats(), TrafficStats(), TrafficStats()
+    now = 5000.0
+    for i in range(200):
+        code = 503 if i % 10 == 0 else 200
+        seconds = 0.001 * (1 + i % 40)
+        at = now - (i % 30)
+        one.record(KEY, code, seconds, at)
+        (first if i % 3 else second).record(KEY, code, seconds, at)
+    together = first.window_counts(KEY, 60, now).add(second.window_counts(KEY, 60, now)).signals()
+    assert together == one.window(KEY, 60, now)
+    assert together.requests == 200 and together.errors == 20
+
+    merged = merge_totals([first.totals(), second.totals()])
+    (only,) = one.totals()
+    assert len(merged) == 1
+    assert merged[0].codes == only.codes
+    assert merged[0].buckets == only.buckets
+    assert merged[0].duration_sum == pytest.approx(only.duration_sum)
+
+
+def test_counts_and_totals_survive_the_trip_between_processes() -> None:
+    stats = TrafficStats()
+    stats.record(KEY, 200, 0.02, 100.0)
+    stats.record(("e", "s", "v2"), 502, 0.5, 100.0)
+    counts = stats.window_counts(KEY, 30, 100.0)
+    assert WindowCounts.from_wire(json.loads(json.dumps(counts.to_wire()))) == counts
+    totals = stats.totals()
+    assert [SeriesTotals.from_wire(json.loads(json.dumps(t.to_wire()))) for t in totals] == totals
+    with pytest.raises(ValueError, match="latency buckets"):
+        WindowCounts.from_wire([30, 1, 0, [1, 2]])

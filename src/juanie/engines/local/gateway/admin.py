@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from juanie.engines.local.gateway.fleet import Fleet
 from juanie.engines.local.gateway.metrics import GatewayCollector, exposition
-from juanie.engines.local.gateway.proxy import DataPlane
 from juanie.engines.local.gateway.routes import (
     Route,
     RouteError,
@@ -27,7 +27,7 @@ from juanie.engines.local.gateway.routes import (
     routes_document,
     with_weights,
 )
-from juanie.engines.local.gateway.table import RouteTable
+from juanie.engines.local.gateway.signals import SeriesTotals, WindowCounts, merge_totals
 
 log = logging.getLogger("juanie.gateway.admin")
 
@@ -46,19 +46,19 @@ def _json(status: int, body: Any) -> Response:
 
 
 class AdminApi:
-    """Request handlers over a `DataPlane`; `persist` saves a table before a change is acknowledged."""
+    """Request handlers over a `Fleet` (every gateway process); `persist` saves a table before a change is
+    acknowledged."""
 
     def __init__(
         self,
-        plane: DataPlane,
+        fleet: Fleet,
         token: str,
         persist: Callable[[tuple[Route, ...]], Awaitable[None]],
     ) -> None:
-        self.plane = plane
+        self.fleet = fleet
         self._token = token.encode()
         self._persist = persist
         self._lock = asyncio.Lock()
-        self._collector = GatewayCollector(plane.stats, plane.upstream_errors, lambda: plane.active)
 
     async def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         try:
@@ -73,13 +73,14 @@ class AdminApi:
         path = url.path
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if method == "GET" and path == "/healthz":
-            return _json(200, {"status": "ok", "pid": os.getpid(), "routes": len(self.plane.table.routes)})
+            return _json(200, {"status": "ok", "pid": os.getpid(), "routes": len(self.fleet.routes),
+                               "workers": [os.getpid(), *self.fleet.pids()]})  # fmt: skip
         if method == "GET" and path == "/metrics":
-            return 200, "text/plain; version=0.0.4; charset=utf-8", exposition(self._collector)
+            return 200, "text/plain; version=0.0.4; charset=utf-8", await self._metrics()
         self._authorize(headers)
         if path == "/routes":
             if method == "GET":
-                return _json(200, routes_document(self.plane.table.routes))
+                return _json(200, routes_document(self.fleet.routes))
             if method == "PUT":
                 routes = parse_routes(_body_json(body))
                 await self._commit(routes)
@@ -97,9 +98,10 @@ class AdminApi:
             endpoint = query.get("endpoint")
             if not endpoint:
                 raise AdminError(400, "invalid_request", "expected ?endpoint=host:port")
-            return _json(200, {"endpoint": endpoint, "inflight": self.plane.inflight_of(endpoint)})
+            answers = await self.fleet.ask({"op": "inflight", "endpoint": endpoint})
+            return _json(200, {"endpoint": endpoint, "inflight": sum(int(a["inflight"]) for a in answers)})
         if method == "GET" and path == "/signals":
-            return _json(200, self._signals(query))
+            return _json(200, await self._signals(query))
         raise AdminError(404, "not_found", f"{method} {path}: no such admin endpoint")
 
     def _authorize(self, headers: dict[str, str]) -> None:
@@ -110,20 +112,31 @@ class AdminApi:
 
     async def _commit(self, routes: tuple[Route, ...]) -> None:
         async with self._lock:
-            self.plane.replace_table(RouteTable(routes))
+            await self.fleet.set_routes(routes)
             await self._persist(routes)
 
     async def _update(self, name: str, change: Callable[[Route], Route]) -> Response:
         async with self._lock:
-            routes = self.plane.table.routes
+            routes = self.fleet.routes
             if not any(r.name == name for r in routes):
                 raise AdminError(404, "not_found", f"no route named {name!r}")
             updated = tuple(change(r) if r.name == name else r for r in routes)
-            self.plane.replace_table(RouteTable(updated))
+            await self.fleet.set_routes(updated)
             await self._persist(updated)
         return _json(200, {"route": next(r for r in updated if r.name == name).model_dump(mode="json")})
 
-    def _signals(self, query: dict[str, str]) -> dict[str, Any]:
+    async def _metrics(self) -> bytes:
+        """The exposition of every process's counters added up (one gateway, however many processes)."""
+        answers = await self.fleet.ask({"op": "totals"})
+        totals = merge_totals([[SeriesTotals.from_wire(t) for t in a["totals"]] for a in answers])
+        errors: dict[tuple[str, str, str], int] = {}
+        for answer in answers:
+            for env, service, reason, n in answer["upstream_errors"]:
+                errors[(env, service, reason)] = errors.get((env, service, reason), 0) + int(n)
+        inflight = sum(int(a["active"]) for a in answers)
+        return exposition(GatewayCollector(totals, errors, inflight))
+
+    async def _signals(self, query: dict[str, str]) -> dict[str, Any]:
         env, service = query.get("env"), query.get("service")
         if not env or not service:
             raise AdminError(400, "invalid_request", "expected ?env=...&service=...&window=seconds")
@@ -133,9 +146,13 @@ class AdminApi:
             raise AdminError(400, "invalid_request", f"window: expected seconds, got {query['window']!r}") from None
         if not 0 < window <= 900:
             raise AdminError(400, "invalid_request", f"window: expected 0 < seconds <= 900, got {window:g}")
-        now = time.time()
-        stats = self.plane.stats
-        versions = {v: stats.window((env, service, v), window, now).to_json() for v in stats.versions(env, service)}
+        message = {"op": "window", "env": env, "service": service, "window": window, "now": time.time()}
+        summed: dict[str, WindowCounts] = {}
+        for answer in await self.fleet.ask(message):
+            for version, wire in answer["versions"].items():
+                counts = WindowCounts.from_wire(wire)
+                summed[version] = summed[version].add(counts) if version in summed else counts
+        versions = {v: summed[v].signals().to_json() for v in sorted(summed)}
         return {"env": env, "service": service, "window": window, "versions": versions}
 
 

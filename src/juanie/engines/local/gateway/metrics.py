@@ -1,34 +1,34 @@
-"""The gateway's Prometheus exposition, produced at scrape time from `TrafficStats`.
+"""The gateway's Prometheus exposition, produced at scrape time from the traffic totals of every gateway process.
 
-The hot path only adds integers to `TrafficStats`; this collector turns them into the standard families when
-/metrics is read, so there is one source of truth for both /metrics and /signals.
+The hot path only adds integers to `TrafficStats`; this collector turns their sum (see `signals.merge_totals`) into
+the standard families when /metrics is read, so there is one source of truth for both /metrics and /signals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from juanie.engines.local.gateway.signals import LATENCY_BUCKETS, TrafficStats
+from juanie.engines.local.gateway.signals import LATENCY_BUCKETS, SeriesTotals
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
 class GatewayCollector(Collector):
-    """Exposes requests, latency, upstream errors and in-flight requests of one gateway process."""
+    """Exposes requests, latency, upstream errors and in-flight requests of a gateway (all its processes)."""
 
     def __init__(
         self,
-        stats: TrafficStats,
+        totals: list[SeriesTotals],
         upstream_errors: Mapping[tuple[str, str, str], int],
-        inflight: Callable[[], int],
+        inflight: int,
     ) -> None:
-        self._stats = stats
+        self._totals = totals
         self._upstream_errors = upstream_errors
         self._inflight = inflight
 
@@ -42,7 +42,8 @@ class GatewayCollector(Collector):
             "Time from the request head to the last response byte, by backend version.",
             labels=["env", "service", "version"],
         )
-        for (env, service, version), series in sorted(self._stats.series.items()):
+        for series in sorted(self._totals, key=lambda t: t.key):
+            env, service, version = series.key
             for code, count in sorted(series.codes.items()):
                 requests.add_metric([env, service, version, str(code)], count)
             cumulative = 0
@@ -63,7 +64,7 @@ class GatewayCollector(Collector):
             errors.add_metric([env, service, reason], count)
         yield errors
         yield GaugeMetricFamily(
-            "juanie_gateway_inflight_requests", "Requests being proxied right now.", value=self._inflight()
+            "juanie_gateway_inflight_requests", "Requests being proxied right now.", value=self._inflight
         )
 
 

@@ -66,6 +66,31 @@ class DataPlane:
         for exchange in [e for e in self.exchanges if e.deadline <= now]:
             exchange.check_timeout(now)
 
+    def housekeep(self, tick: int) -> None:
+        """Called every 0.1 s: request timeouts each time, idle upstream connections every second, stale series
+        every minute."""
+        self.check_timeouts()
+        if tick % 10 == 0:
+            self.pool.sweep(self.loop.time())
+            self.wall_offset = time.time() - self.loop.time()  # follow wall-clock adjustments
+        if tick % 600 == 0:
+            self.stats.forget_older_than(time.time())
+
+    async def drain(self, seconds: float) -> None:
+        """Stop taking requests on kept-alive connections, let in-flight ones finish (up to `seconds`), close all.
+
+        The listening socket must already be closed (or no longer accepted on) by the caller.
+        """
+        self.draining = True
+        for conn in list(self.connections):
+            conn.close_if_idle()
+        deadline = self.loop.time() + seconds
+        while self.active > 0 and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            conn.abort()
+        self.pool.close_all()
+
     def upstream_error(self, route: CompiledRoute, reason: str) -> None:
         key = (route.route.env, route.route.service, reason)
         self.upstream_errors[key] = self.upstream_errors.get(key, 0) + 1

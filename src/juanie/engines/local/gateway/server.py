@@ -1,8 +1,9 @@
-"""The gateway process: wires the data plane, the admin API and the state directory, and handles signals.
+"""The gateway's primary process: wires the data plane, its workers, the admin API and the state directory.
 
 The process is meant to outlive the Juanie server (it is started in its own session): it only depends on its
 state directory, reloads its routes from there on start, and shuts down gracefully on SIGTERM by letting
-in-flight requests finish. SIGHUP reloads routes.json from disk.
+in-flight requests finish (its workers too). SIGHUP reloads routes.json from disk. With `workers > 1` the
+primary and its worker processes each listen on the same address (see `fleet` and `listener`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import functools
 import gc
 import logging
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from juanie.engines.local.gateway import state
+from juanie.engines.local.gateway import listener, state
 from juanie.engines.local.gateway.admin import AdminApi, serve_connection
+from juanie.engines.local.gateway.fleet import Fleet
 from juanie.engines.local.gateway.proxy import DataPlane, DownstreamProtocol
 from juanie.engines.local.gateway.routes import Route, RouteError
 from juanie.engines.local.gateway.table import RouteTable
@@ -44,9 +45,11 @@ class GatewayConfig:
     drain_seconds: float = 30.0  # on SIGTERM, how long in-flight requests may take to finish
     upstream_idle_seconds: float = 3.0  # idle keep-alive connections to backends are closed after this
     backlog: int = 2048
+    workers: int = 1  # processes serving traffic, the primary included
+    log_level: str = "INFO"  # handed to the workers
 
     @classmethod
-    def from_strings(cls, listen: str, admin: str, state_dir: str | Path, **kwargs: float) -> GatewayConfig:
+    def from_strings(cls, listen: str, admin: str, state_dir: str | Path, **kwargs: float | int | str) -> GatewayConfig:
         return cls(parse_address(listen, "--listen"), parse_address(admin, "--admin"), Path(state_dir), **kwargs)
 
 
@@ -56,6 +59,8 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.plane: DataPlane | None = None
+        self.fleet: Fleet | None = None
+        self._reload: asyncio.Task[None] | None = None
         self.listen_address: tuple[str, int] | None = None
         self.admin_address: tuple[str, int] | None = None
         self._servers: list[asyncio.Server] = []
@@ -71,23 +76,27 @@ class Gateway:
         loop = asyncio.get_running_loop()
         plane = self.plane = DataPlane(loop, RouteTable(routes))
         plane.pool.idle_timeout = config.upstream_idle_seconds
-        api = AdminApi(plane, token, self._persist)
-        data = await loop.create_server(
-            lambda: DownstreamProtocol(plane), *config.listen, backlog=config.backlog, reuse_address=True
-        )
+        listen = listener.claim(config.listen, config.backlog, shared=config.workers > 1)
+        fleet = self.fleet = Fleet(plane, listen, config.state_dir, config.workers, config.drain_seconds,
+                                   config.log_level)  # fmt: skip
+        api = AdminApi(fleet, token, self._persist)
+        data = await loop.create_server(lambda: DownstreamProtocol(plane), sock=listen)
         admin = await asyncio.start_server(functools.partial(serve_connection, api), *config.admin, reuse_address=True)
         self._servers = [data, admin]
+        await fleet.start()
         self.listen_address = data.sockets[0].getsockname()[:2]
         self.admin_address = admin.sockets[0].getsockname()[:2]
         state.write_pid(
             config.state_dir,
-            {"listen": "{}:{}".format(*self.listen_address), "admin": "{}:{}".format(*self.admin_address)},
-        )
+            {"listen": "{}:{}".format(*self.listen_address), "admin": "{}:{}".format(*self.admin_address),
+             "workers": config.workers},
+        )  # fmt: skip
         self._housekeeping = loop.create_task(self._housekeep())
         gc.freeze()  # startup objects never become garbage; keep the collector off them
         log.info(
-            "gateway serving on %s:%d, admin on %s:%d, %d routes",
+            "gateway serving on %s:%d with %d process(es), admin on %s:%d, %d routes",
             *self.listen_address,
+            config.workers,
             *self.admin_address,
             len(routes),
         )
@@ -97,32 +106,24 @@ class Gateway:
 
     def reload_from_disk(self) -> None:
         """SIGHUP: serve what routes.json says now (an operator edited it); a bad file changes nothing."""
-        if self.plane is None:
+        fleet = self.fleet
+        if fleet is None:
             return
         try:
             routes = state.load_routes(self.config.state_dir)
         except RouteError as err:
             log.error("reload refused: %s", err)
             return
-        self.plane.replace_table(RouteTable(routes))
+        self._reload = asyncio.get_running_loop().create_task(fleet.set_routes(routes))
         log.info("reloaded %d routes from disk", len(routes))
 
     async def _housekeep(self) -> None:
-        """Request timeouts every 0.1 s, idle upstream connections every second, stale series every minute."""
-        loop = asyncio.get_running_loop()
-        ticks = 0
+        tick = 0
         while True:
             await asyncio.sleep(0.1)
-            ticks += 1
-            plane = self.plane
-            if plane is None:
-                continue
-            plane.check_timeouts()
-            if ticks % 10 == 0:
-                plane.pool.sweep(loop.time())
-                plane.wall_offset = time.time() - loop.time()  # follow wall-clock adjustments
-            if ticks % 600 == 0:
-                plane.stats.forget_older_than(time.time())
+            tick += 1
+            if self.plane is not None:
+                self.plane.housekeep(tick)
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to drain_seconds), then close everything."""
@@ -133,16 +134,10 @@ class Gateway:
         for server in self._servers:
             server.close()
         if plane is not None:
-            plane.draining = True
-            for conn in list(plane.connections):
-                conn.close_if_idle()
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.config.drain_seconds
-            while plane.active > 0 and loop.time() < deadline:
-                await asyncio.sleep(0.05)
-            for conn in list(plane.connections):
-                conn.abort()
-            plane.pool.close_all()
+            stopping = [plane.drain(self.config.drain_seconds)]
+            if self.fleet is not None:
+                stopping.append(self.fleet.stop())
+            await asyncio.gather(*stopping)
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         state.remove_pid(self.config.state_dir)
@@ -173,8 +168,16 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def run_gateway(listen: str, admin: str, state_dir: str | Path, **options: float) -> None:
+def run_gateway(listen: str, admin: str, state_dir: str | Path, **options: float | int | str) -> None:
     """Run the gateway in this process until it is told to stop (blocking). Uses uvloop when installed."""
     config = GatewayConfig.from_strings(listen, admin, state_dir, **options)
     with asyncio.Runner(loop_factory=_new_loop) as runner:
         runner.run(serve(config))
+
+
+def run_worker(listen: str, control_fd: int, drain_seconds: float) -> None:
+    """Run one worker process of a gateway (started by the primary, see `fleet`)."""
+    from juanie.engines.local.gateway.worker import serve_worker
+
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        runner.run(serve_worker(parse_address(listen, "--listen"), control_fd, drain_seconds))

@@ -67,6 +67,101 @@ class WindowSignals:
         }
 
 
+def window_seconds(window: float) -> int:
+    """Whole seconds a window covers, clamped to what the ring holds."""
+    return max(1, min(math.ceil(window), RING_SECONDS - 1))
+
+
+@dataclass(slots=True)
+class WindowCounts:
+    """Requests, errors and per-bucket latency counts (+Inf last) of one version over `seconds`.
+
+    Counts add up across gateway processes; quantiles don't, so workers send these and the sum is turned
+    into `WindowSignals` once.
+    """
+
+    seconds: int
+    requests: int = 0
+    errors: int = 0
+    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+
+    def add(self, other: WindowCounts) -> WindowCounts:
+        return WindowCounts(
+            self.seconds,
+            self.requests + other.requests,
+            self.errors + other.errors,
+            [a + b for a, b in zip(self.counts, other.counts, strict=True)],
+        )
+
+    def signals(self) -> WindowSignals:
+        cumulative: list[tuple[float, int]] = []
+        running = 0
+        for le, n in zip(LATENCY_BUCKETS, self.counts, strict=False):
+            running += n
+            cumulative.append((le, running))
+        return WindowSignals(
+            requests=self.requests,
+            errors=self.errors,
+            rate=self.requests / self.seconds,
+            latency_p50=quantile(0.50, LATENCY_BUCKETS, self.counts),
+            latency_p95=quantile(0.95, LATENCY_BUCKETS, self.counts),
+            latency_p99=quantile(0.99, LATENCY_BUCKETS, self.counts),
+            latency_buckets=tuple(cumulative),
+        )
+
+    def to_wire(self) -> list[Any]:
+        return [self.seconds, self.requests, self.errors, self.counts]
+
+    @classmethod
+    def from_wire(cls, data: list[Any]) -> WindowCounts:
+        seconds, requests, errors, counts = data
+        if len(counts) != len(LATENCY_BUCKETS) + 1:
+            raise ValueError(f"expected {len(LATENCY_BUCKETS) + 1} latency buckets, got {len(counts)}")
+        return cls(int(seconds), int(requests), int(errors), [int(n) for n in counts])
+
+
+@dataclass(slots=True)
+class SeriesTotals:
+    """Cumulative counters of one series since its process started: what /metrics exposes."""
+
+    key: SeriesKey
+    codes: dict[int, int]
+    buckets: list[int]
+    duration_sum: float
+
+    def to_wire(self) -> list[Any]:
+        return [list(self.key), [[c, n] for c, n in self.codes.items()], self.buckets, self.duration_sum]
+
+    @classmethod
+    def from_wire(cls, data: list[Any]) -> SeriesTotals:
+        key, codes, buckets, duration_sum = data
+        env, service, version = key
+        return cls(
+            (str(env), str(service), str(version)),
+            {int(c): int(n) for c, n in codes},
+            [int(n) for n in buckets],
+            float(duration_sum),
+        )
+
+
+def merge_totals(parts: list[list[SeriesTotals]]) -> list[SeriesTotals]:
+    """Add up the totals of several processes, series by series (sorted by key, as /metrics lists them)."""
+    merged: dict[SeriesKey, SeriesTotals] = {}
+    for part in parts:
+        for totals in part:
+            into = merged.get(totals.key)
+            if into is None:
+                merged[totals.key] = SeriesTotals(
+                    totals.key, dict(totals.codes), list(totals.buckets), totals.duration_sum
+                )
+                continue
+            for code, n in totals.codes.items():
+                into.codes[code] = into.codes.get(code, 0) + n
+            into.buckets = [a + b for a, b in zip(into.buckets, totals.buckets, strict=True)]
+            into.duration_sum += totals.duration_sum
+    return [merged[k] for k in sorted(merged)]
+
+
 def is_error(code: int) -> bool:
     """Errors for the judge: 5xx answers, including the gateway's own 502/503/504 for failed upstreams."""
     return code >= 500
@@ -122,7 +217,11 @@ class TrafficStats:
 
     def window(self, key: SeriesKey, window: float, now: float) -> WindowSignals:
         """Sum the last `window` seconds (clamped to the ring) of one series, including the current second."""
-        seconds = max(1, min(math.ceil(window), RING_SECONDS - 1))
+        return self.window_counts(key, window, now).signals()
+
+    def window_counts(self, key: SeriesKey, window: float, now: float) -> WindowCounts:
+        """The raw sums behind `window`: what gateway workers send so the primary can add them up."""
+        seconds = window_seconds(window)
         current = int(now)
         oldest = current - seconds + 1
         requests = errors = 0
@@ -136,20 +235,11 @@ class TrafficStats:
                     for i, n in enumerate(slot.buckets):
                         if n:
                             counts[i] += n
-        cumulative: list[tuple[float, int]] = []
-        running = 0
-        for le, n in zip(LATENCY_BUCKETS, counts, strict=False):
-            running += n
-            cumulative.append((le, running))
-        return WindowSignals(
-            requests=requests,
-            errors=errors,
-            rate=requests / seconds,
-            latency_p50=quantile(0.50, LATENCY_BUCKETS, counts),
-            latency_p95=quantile(0.95, LATENCY_BUCKETS, counts),
-            latency_p99=quantile(0.99, LATENCY_BUCKETS, counts),
-            latency_buckets=tuple(cumulative),
-        )
+        return WindowCounts(seconds, requests, errors, counts)
+
+    def totals(self) -> list[SeriesTotals]:
+        """Cumulative counters of every series (for /metrics), in a form that can cross a process boundary."""
+        return [SeriesTotals(key, dict(s.codes), list(s.buckets), s.duration_sum) for key, s in self.series.items()]
 
     def versions(self, env: str, service: str) -> list[str]:
         return sorted(v for (e, s, v) in self.series if e == env and s == service)
