@@ -87,6 +87,29 @@ def parse_matcher(text: str) -> Matcher:
     return Matcher(name, op, raw)
 
 
+def split_words(text: str) -> list[str]:
+    """Split on whitespace outside double quotes: `a="x y" b="2"` -> [`a="x y"`, `b="2"`] (amtool's arguments)."""
+    words: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch.isspace() and not quoted:
+            if current:
+                words.append("".join(current))
+                current = []
+            continue
+        current.append(ch)
+    if current:
+        words.append("".join(current))
+    return words
+
+
 def parse_matchers(text: str) -> list[Matcher]:
     """Parse ``{a="1", b=~"x|y"}`` (braces optional) into matchers; commas inside quotes are respected."""
     body = text.strip()

@@ -13,7 +13,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from juanie.web.pages import auth, deployments, events, gitops, home, projects, runs, settings
+from juanie.web.pages import (
+    auth,
+    deployments,
+    events,
+    gitops,
+    home,
+    observe,
+    observe_alerts,
+    observe_logs,
+    projects,
+    runs,
+    settings,
+)
 from juanie.web.session import LoginRequired, login_url
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -39,5 +51,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _to_login)
     for module in (auth, events, deployments):
         app.include_router(module.api_router)
-    for module in (auth, home, projects, runs, gitops, deployments, events, settings):
+    pages = (auth, home, projects, runs, gitops, deployments, events, settings, observe, observe_alerts, observe_logs)
+    for module in pages:
         app.include_router(module.router)

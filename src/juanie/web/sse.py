@@ -8,6 +8,7 @@ stream lives at most `max_seconds`; the browser's EventSource then reconnects by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -81,3 +82,44 @@ async def poll_stream(
             yield comment("keep-alive")
             last_sent = clock()
         await asyncio.sleep(interval)
+
+
+async def with_heartbeat(
+    source: AsyncIterator[str],
+    disconnected: Callable[[], Awaitable[bool]],
+    heartbeat_seconds: float = 15.0,
+) -> AsyncIterator[str]:
+    """Relay `source`, adding a comment when it is quiet for `heartbeat_seconds` and ending when the client left.
+
+    A follow stream that only looks for a gone client when it has something to send would tail files forever
+    for a closed tab on a quiet environment; the heartbeat gives it a moment to look, and keeps proxies from
+    closing the idle stream.
+    """
+    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=256)
+
+    async def pump() -> None:
+        try:
+            async for text in source:
+                await queue.put(text)
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            try:
+                text = await asyncio.wait_for(queue.get(), heartbeat_seconds)
+            except TimeoutError:
+                if await disconnected():
+                    return
+                yield comment("keep-alive")
+                continue
+            if text is None:
+                return
+            if await disconnected():
+                return
+            yield text
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -124,6 +124,23 @@ def _time_label(x: float) -> str:
     return datetime.fromtimestamp(x, UTC).strftime("%H:%M")
 
 
+def _x_labels(
+    x_lo: float, x_hi: float, px: Callable[[float], float], y: float, x_format: Callable[[float], str]
+) -> list[str]:
+    """Five labels along the x axis (one when the data is a single instant)."""
+    x_span = (x_hi - x_lo) or 1.0
+    label_count = 2 if x_hi == x_lo else 5
+    out = []
+    for i in range(label_count if x_hi != x_lo else 1):
+        x = x_lo + x_span * i / (label_count - 1) if x_hi != x_lo else x_lo
+        anchor = "start" if i == 0 and x_hi != x_lo else ("end" if i == label_count - 1 else "middle")
+        out.append(
+            f'<text class="chart-axis chart-x" x="{px(x):.1f}" y="{y}" text-anchor="{anchor}">'
+            f"{escape(x_format(x))}</text>"
+        )
+    return out
+
+
 def line_chart(
     series: Sequence[Series],
     *,
@@ -134,8 +151,15 @@ def line_chart(
     x_format: Callable[[float], str] = _time_label,
     y_min: float | None = None,
     empty_text: str = "no data yet",
+    x_range: tuple[float, float] | None = None,
+    y_top: float | None = None,
 ) -> str:
-    """A line chart with a y grid, x labels (Unix seconds by default) and a legend; one class per series."""
+    """A line chart with a y grid, x labels (Unix seconds by default) and a legend; one class per series.
+
+    ``x_range`` fixes the x axis (e.g. the last hour) so a chart shows where in the chosen window its data lies;
+    without it the axis spans the data. Points outside the range are left out. ``y_top`` is a height the y axis
+    reaches at least, so a flat zero line (no errors) sits on a 0…y_top axis instead of one padded below zero.
+    """
     if width < 120 or height < 80:
         raise ValueError(f"line_chart needs at least 120x80, got {width}x{height}")
     left, right, top, bottom = 48, 12, 12, 40 if len(series) > 1 else 24
@@ -145,18 +169,31 @@ def line_chart(
         f'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{escape(title)}">'
         f"<title>{escape(title)}</title>"
     )
+    if x_range is not None:
+        lo, hi = x_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"line_chart needs a finite x_range with low < high, got {x_range!r}")
+        series = [Series(s.name, [(x, y) for x, y in s.points if lo <= x <= hi]) for s in series]
     xs = [x for s in series for x, y in s.points if _finite(y) and math.isfinite(x)]
     ys = [float(y) for s in series for _, y in s.points if _finite(y)]  # type: ignore[arg-type]
     if not ys:
+        # A fixed window still gets its time axis, so an empty chart says which span had no data.
+        axis = ""
+        if x_range is not None:
+            lo, hi = x_range
+            axis = "".join(
+                _x_labels(lo, hi, lambda x: left + plot_w * (x - lo) / (hi - lo), top + plot_h + 16, x_format)
+            )
         return (
             f'{head}<rect class="chart-frame" x="{left}" y="{top}" width="{plot_w}" height="{plot_h}"/>'
             f'<text class="chart-empty" x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" '
-            f'text-anchor="middle">{escape(empty_text)}</text></svg>'
+            f'text-anchor="middle">{escape(empty_text)}</text>{axis}</svg>'
         )
     low = min(ys) if y_min is None else min(y_min, min(ys))
-    ticks = nice_ticks(low, max(ys), 5)
+    high = max(ys) if y_top is None else max(y_top, max(ys))
+    ticks = nice_ticks(low, high, 5)
     y_lo, y_hi = ticks[0], ticks[-1]
-    x_lo, x_hi = min(xs), max(xs)
+    x_lo, x_hi = x_range if x_range is not None else (min(xs), max(xs))
     x_span = (x_hi - x_lo) or 1.0
 
     def px(x: float) -> float:
@@ -173,15 +210,7 @@ def line_chart(
             f'<text class="chart-axis chart-y" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
             f"{escape(y_format(tick))}</text>"
         )
-    label_count = 2 if x_hi == x_lo else 5
-    for i in range(label_count if x_hi != x_lo else 1):
-        x = x_lo + x_span * i / (label_count - 1) if x_hi != x_lo else x_lo
-        anchor = "start" if i == 0 and x_hi != x_lo else ("end" if i == label_count - 1 else "middle")
-        parts.append(
-            f'<text class="chart-axis chart-x" x="{px(x):.1f}" y="{top + plot_h + 16}" '
-            f'text-anchor="{anchor}">'
-            f"{escape(x_format(x))}</text>"
-        )
+    parts.extend(_x_labels(x_lo, x_hi, px, top + plot_h + 16, x_format))
     for index, s in enumerate(series):
         css = f"series-{index % 6}"
         for run in _runs(s.points):

@@ -178,3 +178,15 @@ def test_default_rules_parse_and_cover_the_platform_signals() -> None:
     assert {r.name for r in rules} >= {"HighErrorRate", "HighLatency", "ServiceDown", "HighCPU", "HighMemory"}
     assert all(r.severity in ("P0", "P1", "P2", "P3") for r in rules)
     assert any("juanie_gateway_requests_total" in r.expr for r in rules)
+
+
+def test_matchers_given_as_words_keep_spaces_and_commas_inside_quotes() -> None:
+    """A silence's matchers typed as one line (amtool style): only whitespace outside quotes separates them."""
+    from juanie.observe.matchers import parse_matchers, split_words
+
+    words = split_words('alertname="High Error" service="a,b"  env=~"dev|staging"')
+    assert words == ['alertname="High Error"', 'service="a,b"', 'env=~"dev|staging"']
+    parsed = [m for w in words for m in parse_matchers(w)]
+    assert [(m.name, m.value) for m in parsed] == [("alertname", "High Error"), ("service", "a,b"),
+                                                   ("env", "dev|staging")]  # fmt: skip
+    assert split_words('a="x \\" y" b=1') == ['a="x \\" y"', "b=1"]

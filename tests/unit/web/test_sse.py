@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -86,3 +87,40 @@ async def test_poll_stream_ends_when_the_client_goes_away_and_sends_heartbeats()
     ]
     assert polls == 3
     assert chunks.count(sse.comment("keep-alive")) >= 1
+
+
+async def test_a_quiet_follow_stream_sends_heartbeats_and_ends_when_the_client_left() -> None:
+    """A tail with nothing new must still notice a closed tab, and must not leave its source running."""
+    finished = asyncio.Event()
+    gone = False
+
+    async def quiet() -> AsyncIterator[str]:
+        try:
+            yield "data: first\n\n"
+            await asyncio.sleep(3600)
+            yield "data: never\n\n"
+        finally:
+            finished.set()
+
+    async def disconnected() -> bool:
+        return gone
+
+    seen: list[str] = []
+    async for text in sse.with_heartbeat(quiet(), disconnected, heartbeat_seconds=0.05):
+        seen.append(text)
+        if len(seen) == 3:
+            gone = True
+    assert seen[0] == "data: first\n\n"
+    assert seen[1:] == [sse.comment("keep-alive")] * 2
+    await asyncio.wait_for(finished.wait(), 2)
+
+
+async def test_a_finished_source_ends_the_stream() -> None:
+    async def two() -> AsyncIterator[str]:
+        yield "a"
+        yield "b"
+
+    async def never() -> bool:
+        return False
+
+    assert [t async for t in sse.with_heartbeat(two(), never, heartbeat_seconds=5)] == ["a", "b"]

@@ -23,6 +23,7 @@ from juanie.domain.rbac import EnvPermission
 from juanie.engines.base import EngineError, EnvRef
 from juanie.store import projects as project_store
 from juanie.store.events import record
+from juanie.web.sse import with_heartbeat
 
 router = APIRouter(tags=["engine"], dependencies=[Depends(bearer_scheme)])
 NAMESPACE = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -82,11 +83,13 @@ async def environment_logs(project: str, env: str, request: Request,
         records = await asyncio.to_thread(engine.read_logs, ref, filters, since, limit)
         return {"items": [r.to_dict() for r in records]}
 
-    async def stream() -> AsyncIterator[bytes]:
+    async def records() -> AsyncIterator[str]:
         async for rec in engine.follow(ref, filters):
-            if await request.is_disconnected():
-                return
-            yield f"data: {json.dumps(rec.to_dict(), default=str)}\n\n".encode()
+            yield f"data: {json.dumps(rec.to_dict(), default=str)}\n\n"
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for text in with_heartbeat(records(), request.is_disconnected):
+            yield text.encode()
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

@@ -27,7 +27,7 @@ from juanie.domain.rbac import Role
 from juanie.observe.alerts.alertmanager_receiver import AlertmanagerPayloadError, parse_alertmanager_webhook
 from juanie.observe.alerts.silences import Silence, SilenceError
 from juanie.observe.durations import DurationError, parse_duration
-from juanie.observe.matchers import MatcherError, parse_matcher, parse_matchers
+from juanie.observe.matchers import MatcherError, parse_matcher, parse_matchers, split_words
 from juanie.store import accounts
 from juanie.store.models import Project, User
 
@@ -144,8 +144,9 @@ class SilenceIn(Strict):
 def _matchers(raw: list[str] | str) -> tuple[Any, ...]:
     try:
         if isinstance(raw, str):
-            parts = [p for chunk in raw.split() for p in ([chunk] if "{" in chunk else chunk.split(","))]
-            return tuple(m for p in parts if p.strip() for m in parse_matchers(p))
+            text = raw.strip()
+            words = [text] if text.startswith("{") else split_words(text)
+            return tuple(m for word in words for m in parse_matchers(word))
         return tuple(parse_matcher(m) for m in raw)
     except MatcherError as exc:
         raise Invalid(f"matchers: {exc}", location="matchers") from None

@@ -32,6 +32,7 @@ from juanie.store import projects as project_store
 from juanie.store import secrets as secret_store
 from juanie.store.events import record
 from juanie.store.models import PipelineRun, Project, User, WebhookDelivery
+from juanie.web.sse import with_heartbeat
 
 WEBHOOK_SECRET = "juanie.webhook-secret"
 MAX_WEBHOOK_BYTES = 1024 * 1024
@@ -166,12 +167,14 @@ async def run_logs(run_id: RowId, request: Request, step: str | None = Query(Non
     logs = _services(request).logs
     key = str(run_id)
     if follow:
-        async def stream() -> AsyncIterator[bytes]:
+        async def lines() -> AsyncIterator[str]:
             async for line in logs.follow(key, step=step, timeout=3600):
-                if await request.is_disconnected():
-                    return
-                yield f"data: {json.dumps(_line(line))}\n\n".encode()
-            yield b"event: end\ndata: {}\n\n"
+                yield f"data: {json.dumps(_line(line))}\n\n"
+            yield "event: end\ndata: {}\n\n"
+
+        async def stream() -> AsyncIterator[bytes]:
+            async for text in with_heartbeat(lines(), request.is_disconnected):
+                yield text.encode()
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

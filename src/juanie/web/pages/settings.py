@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from juanie.store import accounts
 from juanie.store.models import Team, TeamMember, User
 from juanie.web.i18n import translations
+from juanie.web.pages import observe_channels
 from juanie.web.render import page, request_locale
 from juanie.web.session import Viewer, require_viewer
 
@@ -65,4 +66,7 @@ async def users_page(request: Request, viewer: Viewer = Depends(require_viewer))
 
 @router.get("/settings/notifications", response_class=HTMLResponse)
 async def notifications_page(request: Request, viewer: Viewer = Depends(require_viewer)) -> HTMLResponse:
-    return page(request, "settings_notifications.html", viewer, section="settings", tab="notifications")
+    channels = await run_in_threadpool(observe_channels.channels_for, request.app.state.juanie.db, viewer.username)
+    return page(
+        request, "settings_notifications.html", viewer, section="settings", tab="notifications", channels=channels
+    )
