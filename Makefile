@@ -33,13 +33,19 @@ fmt: $(STAMP)
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
 
+# Two pytest workers, a test file each at a time: most of the long tests wait on real processes, not the CPU.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) services
 	@$(BIN)/ruff check .
-	@$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
+# Every bench, then the summary table (bench/README.md). rollback.py also promotes one canary with the default
+# steps (~10 more minutes) so that every figure of the table comes from the same run.
 bench: $(STAMP) services
 	@status=0; for script in bench/*.py; do case "$$script" in */_*|*/summary.py) continue;; esac; \
-	  echo "== $$script"; $(BIN)/python $$script || status=1; done; \
+	  args=""; case "$$script" in */rollback.py) args="--default-steps";; esac; \
+	  echo "== $$script $$args"; $(BIN)/python $$script $$args || status=1; done; \
 	  $(BIN)/python bench/summary.py; exit $$status
 
 clean:

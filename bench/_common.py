@@ -107,3 +107,19 @@ def machine_info() -> dict[str, Any]:
                 info["cpu_model"] = line.split(":", 1)[1].strip()
                 break
     return info
+
+
+def stamp(result: dict[str, Any], started_at: str, begun: float, machine: dict[str, Any]) -> dict[str, Any]:
+    """Add when the bench ran, how long it took and on what (with the load average after it: the CPUs are shared,
+    so a figure is read together with what else was running)."""
+    from datetime import UTC, datetime
+
+    with contextlib.suppress(OSError):
+        machine = {**machine, "loadavg_after": os.getloadavg()}
+    return {
+        **result,
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC).isoformat(),
+        "elapsed_seconds": round(time.monotonic() - begun, 1),
+        "machine": machine,
+    }

@@ -1,12 +1,13 @@
 """Bench: Juanie's gateway vs nginx as reverse proxies in front of the same backend, side by side in one run.
 
 The backend is nginx serving a small static response (so the backend is never the bottleneck and is the same
-for both). In front of it: the gateway (one process, uvloop + httptools) and an nginx reverse proxy with one
-worker and a keep-alive upstream (the same CPU budget as the one-process gateway). Each proxy is driven with
-`wrk -t2 -c50 -d10s --latency` on 127.0.0.1, alternating gateway/nginx for several rounds; the medians are
-written to bench/results/gateway_vs_nginx.json.
+for both). In front of it: the gateway (uvloop + httptools) and an nginx reverse proxy with a keep-alive upstream,
+each with the same number of processes: one per core by default (nginx's `worker_processes auto`, the gateway's
+`--workers auto`), or `--workers N` for both. Each proxy is driven with `wrk -t2 -c50 -d10s --latency` on
+127.0.0.1, alternating gateway/nginx for several rounds; the medians are written to
+bench/results/gateway_vs_nginx.json.
 
-Run: .venv/bin/python bench/gateway_vs_nginx.py [--duration 10] [--rounds 3]
+Run: .venv/bin/python bench/gateway_vs_nginx.py [--duration 10] [--rounds 3] [--workers auto|N]
 """
 
 from __future__ import annotations
@@ -91,15 +92,18 @@ def _nginx(tmp: Path, name: str, body: str, workers: int, port: int) -> subproce
     return proc
 
 
-def _gateway(tmp: Path, backend_port: int) -> tuple[subprocess.Popen[bytes], int]:
+def _gateway(tmp: Path, backend_port: int, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     port, admin = free_port(), free_port()
     state = tmp / "gateway-state"
     proc = subprocess.Popen(
         [sys.executable, "-m", "juanie.engines.local.gateway", "--listen", f"127.0.0.1:{port}",
-         "--admin", f"127.0.0.1:{admin}", "--state", str(state), "--log-level", "WARNING"],
+         "--admin", f"127.0.0.1:{admin}", "--state", str(state), "--log-level", "WARNING",
+         "--workers", str(workers)],
         start_new_session=True,
     )  # fmt: skip
     wait_until(lambda: port_open(admin) and (state / "admin-token").exists())
+    wait_until(lambda: len(httpx.get(f"http://127.0.0.1:{admin}/healthz", timeout=5).json()["workers"]) == workers,
+               timeout=30)  # fmt: skip
     token = (state / "admin-token").read_text().strip()
     route = {
         "name": "bench/backend",
@@ -132,7 +136,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--workers", default="auto", help="processes of each proxy: 'auto' (one per core) or N")
     args = parser.parse_args()
+    workers = (os.cpu_count() or 1) if args.workers == "auto" else int(args.workers)
     ensure_debian_tools("nginx", "wrk")
     started = datetime.now(UTC)
     machine = machine_info()
@@ -144,8 +150,9 @@ def main() -> None:
         try:
             backend_port, proxy_port = free_port(), free_port()
             procs.append(_nginx(tmp, "backend", _BACKEND.format(port=backend_port, text=BODY), 1, backend_port))
-            procs.append(_nginx(tmp, "proxy", _PROXY.format(port=proxy_port, backend=backend_port), 1, proxy_port))
-            gateway, gateway_port = _gateway(tmp, backend_port)
+            proxy = _PROXY.format(port=proxy_port, backend=backend_port)
+            procs.append(_nginx(tmp, "proxy", proxy, workers, proxy_port))
+            gateway, gateway_port = _gateway(tmp, backend_port, workers)
             procs.append(gateway)
             for name, port in (("gateway", gateway_port), ("nginx", proxy_port)):
                 check = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
@@ -183,8 +190,10 @@ def main() -> None:
         aggregation="median over rounds, gateway and nginx alternating",
         setup={
             "backend": "nginx, 1 worker, static 256-byte 200 response",
-            "nginx_proxy": "nginx, 1 worker, upstream keepalive 64, proxy_http_version 1.1",
-            "gateway": "juanie gateway, 1 process, uvloop + httptools, pooled keep-alive upstream",
+            "nginx_proxy": f"nginx, {workers} worker(s), upstream keepalive 64, proxy_http_version 1.1",
+            "gateway": f"juanie gateway, {workers} process(es) on SO_REUSEPORT, uvloop + httptools, pooled "
+            "keep-alive upstream",
+            "workers": workers,
         },
         runs=runs,
         started_at=started.isoformat(),

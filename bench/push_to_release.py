@@ -31,16 +31,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import machine_info  # noqa: E402
 
-from tests.server_support import Server, git, microshop_source, start_server  # noqa: E402
+from tests.server_support import (  # noqa: E402
+    Server,
+    git,
+    microshop_source,
+    register_microshop,
+    start_server,
+    stop_everything,
+)
 from tests.support import free_port, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "push_to_release.json"
@@ -165,30 +169,6 @@ def _push_to_live(server: Server, source: Path, secret: str, n: int) -> dict[str
     }
 
 
-def _teardown(server: Server) -> list[int]:
-    """Stop the server and its data plane; kill and report any process of this data directory still alive."""
-    try:
-        server.api("POST", "/api/system/down", json={"stop_data_plane": True})
-    except httpx.HTTPError:
-        server.stop()
-    try:
-        server.proc.wait(60)
-    except subprocess.TimeoutExpired:
-        server.stop()
-    marker = str(server.data_dir)
-    leftovers = []
-    for proc in psutil.process_iter(["cmdline", "environ"]):
-        try:
-            cmdline = " ".join(proc.info["cmdline"] or [])
-            environ = proc.info.get("environ") or {}
-        except psutil.Error:
-            continue
-        if marker in cmdline or marker in environ.get("DATA_DIR", ""):
-            leftovers.append(proc.pid)
-            proc.kill()
-    return leftovers
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--releases", type=int, default=5, help="measured pushes to main (push -> release)")
@@ -211,10 +191,8 @@ def main() -> None:
     )
     result: dict[str, Any] = {}
     try:
-        server.ok("POST", "/api/projects", json={"name": "microshop", "repo_url": str(source)})
-        server.ok("PUT", "/api/projects/microshop/secrets/PAYMENT_API_KEY", json={"value": "sk-bench-push"})
+        register_microshop(server, source, "sk-bench-push")
         secret = server.ok("POST", "/api/projects/microshop/webhook")["secret"]
-        wait_until(lambda: server.ok("GET", "/api/projects/microshop")["status"] == "active", timeout=60)
         print("warming up ...", flush=True)
         warm_release = _push_to_release(server, source, secret, 0)
         releases = []
@@ -251,7 +229,7 @@ def main() -> None:
             "live_runs": lives,
         }
     finally:
-        leftovers = _teardown(server)
+        leftovers = stop_everything(server)
         shutil.rmtree(base, ignore_errors=True)
     result["leftover_processes"] = leftovers
     result["started_at"] = started_at

@@ -28,23 +28,17 @@ Writes bench/results/rollback.json. All processes it starts are stopped at the e
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import httpx
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,7 +47,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _common import machine_info  # noqa: E402
 
 from juanie.delivery.plan import DEFAULT_STEPS  # noqa: E402
-from tests.server_support import Server, git, microshop_source, start_server  # noqa: E402
+from tests.delivery_support import deploy, release  # noqa: E402
+from tests.load_support import Answer, Load  # noqa: E402
+from tests.server_support import (  # noqa: E402
+    Server,
+    git,
+    microshop_source,
+    register_microshop,
+    start_server,
+    stop_everything,
+)
 from tests.support import free_port, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "rollback.json"
@@ -85,15 +88,6 @@ class Poll:
     canary_weight: int | None  # None: the rollout has not set weights yet
     canary_ready: int  # ready replicas across the canary workloads
     status: str
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One answer the load got through the gateway."""
-
-    t: float
-    outcome: str  # HTTP status code or the exception's name
-    version: str  # the gateway's x-juanie-version header ("" when absent)
 
 
 def canary_start(polls: list[Poll], answers: list[Answer], version: str) -> float | None:
@@ -147,72 +141,6 @@ def median(values: list[float], digits: int = 2) -> float | None:
 # ---- the edges: load, polling, server ------------------------------------------------------------------------
 
 
-@dataclass
-class Recorder:
-    """A bounded load loop (`rps` GETs a second, at most `max_seconds`) that keeps every answer."""
-
-    url: str
-    rps: float
-    max_seconds: float
-    answers: list[Answer] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> Recorder:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-
-    def since(self, t: float) -> list[Answer]:
-        return [a for a in list(self.answers) if a.t >= t]
-
-    async def _run(self) -> None:
-        deadline = time.monotonic() + self.max_seconds
-        async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=50)) as client:
-            pending: set[asyncio.Task[None]] = set()
-
-            async def one() -> None:
-                try:
-                    response = await client.get(self.url)
-                    self.answers.append(
-                        Answer(
-                            time.monotonic(), str(response.status_code), response.headers.get("x-juanie-version", "")
-                        )
-                    )
-                except httpx.HTTPError as exc:
-                    self.answers.append(Answer(time.monotonic(), type(exc).__name__, ""))
-
-            next_at = time.monotonic()
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                task = asyncio.create_task(one())
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                next_at += 1 / self.rps
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            if pending:
-                await asyncio.wait(pending, timeout=15)
-
-
-def _release(server: Server) -> str:
-    run = server.ok("POST", "/api/projects/microshop/runs", json={"ref": ""})
-    done = wait_until(
-        lambda: (
-            (r := server.ok("GET", f"/api/runs/{run['id']}"))["status"] in ("succeeded", "failed", "cancelled") and r
-        ),
-        timeout=600,
-        interval=0.5,
-        message="pipeline",
-    )
-    if done["status"] != "succeeded":
-        raise SystemExit(f"pipeline run {run['id']} {done['status']}: {done.get('error')}")
-    return str(done["commit"])[:12]
-
-
 def _commit_change(source: Path, path: str, old: str, new: str, message: str) -> None:
     file = source / path
     text = file.read_text()
@@ -220,15 +148,6 @@ def _commit_change(source: Path, path: str, old: str, new: str, message: str) ->
         raise SystemExit(f"{path}: expected to find {old!r} to change")
     file.write_text(text.replace(old, new))
     git(source, "commit", "-qam", message)
-
-
-def _deploy(server: Server, release: str, reason: str) -> dict[str, Any]:
-    dep = server.ok(
-        "POST", "/api/projects/microshop/deploy", json={"env": "staging", "release": release, "reason": reason}
-    )
-    if dep.get("approval") and dep["approval"]["status"] == "requested":
-        server.ok("POST", f"/api/deployments/{dep['id']}/approve", json={"reason": "bench"})
-    return dep
 
 
 def _canary_ready(status: dict[str, Any]) -> int:
@@ -259,9 +178,9 @@ def _watch(server: Server, dep_id: int, timeout: float) -> tuple[list[Poll], dic
     return polls, final
 
 
-def _bad_run(server: Server, load: Recorder, bad: str, clock_offset: float) -> dict[str, Any]:
+def _bad_run(server: Server, load: Load, bad: str, clock_offset: float) -> dict[str, Any]:
     requested = time.monotonic()
-    dep = _deploy(server, bad, "bench: bad release")
+    dep = deploy(server, "staging", bad, approve=True)
     polls, final = _watch(server, dep["id"], timeout=600)
     answers = load.since(requested)
     start = canary_start(polls, answers, bad)
@@ -292,17 +211,17 @@ def _bad_run(server: Server, load: Recorder, bad: str, clock_offset: float) -> d
     }
 
 
-def _healthy_run(server: Server, load: Recorder, release: str, timeout: float = 600) -> dict[str, Any]:
+def _healthy_run(server: Server, load: Load, version: str, timeout: float = 600) -> dict[str, Any]:
     requested = time.monotonic()
-    dep = _deploy(server, release, "bench: healthy canary")
+    dep = deploy(server, "staging", version, approve=True)
     polls, final = _watch(server, dep["id"], timeout=timeout)
     answers = load.since(requested)
-    start = canary_start(polls, answers, release)
+    start = canary_start(polls, answers, version)
     done_at = next((p.t for p in polls if p.status == "success"), None)
     weights = sorted({p.canary_weight for p in polls if p.canary_weight})
     return {
         "deployment": dep["id"],
-        "release": release,
+        "release": version,
         "status": final.get("status"),
         "promotion_seconds": None if start is None or done_at is None else round(done_at - start, 2),
         "promotion_seconds_from_deploy_request": None if done_at is None else round(done_at - requested, 2),
@@ -318,30 +237,6 @@ def _staging_runs(server: Server, release: str) -> bool:
         and {w["version"] for w in status["workloads"]} == {release}
         and not any(w["name"].endswith("-canary") for w in status["workloads"])
     )
-
-
-def _teardown(server: Server) -> list[int]:
-    """Stop the server and its data plane; kill and report any process of this data directory still alive."""
-    try:
-        server.api("POST", "/api/system/down", json={"stop_data_plane": True})
-    except httpx.HTTPError:
-        server.stop()
-    try:
-        server.proc.wait(60)
-    except subprocess.TimeoutExpired:
-        server.stop()
-    marker = str(server.data_dir)
-    leftovers = []
-    for proc in psutil.process_iter(["cmdline", "environ"]):
-        try:
-            cmdline = " ".join(proc.info["cmdline"] or [])
-            environ = proc.info.get("environ") or {}
-        except psutil.Error:
-            continue
-        if marker in cmdline or marker in environ.get("DATA_DIR", ""):
-            leftovers.append(proc.pid)
-            proc.kill()
-    return leftovers
 
 
 def main() -> None:
@@ -373,11 +268,9 @@ def main() -> None:
     clock_offset = time.time() - time.monotonic()
     result: dict[str, Any] = {}
     try:
-        server.ok("POST", "/api/projects", json={"name": "microshop", "repo_url": str(source)})
-        server.ok("PUT", "/api/projects/microshop/secrets/PAYMENT_API_KEY", json={"value": "sk-bench-rollback"})
-        wait_until(lambda: server.ok("GET", "/api/projects/microshop")["status"] == "active", timeout=60)
+        register_microshop(server, source, "sk-bench-rollback")
         print("building releases ...", flush=True)
-        good = _release(server)
+        good = release(server)
         _commit_change(
             source,
             "microshop/payment.py",
@@ -385,7 +278,7 @@ def main() -> None:
             "FAILURE_RATE = 0.2\n",
             "payment: switch provider client",
         )
-        bad = _release(server)
+        bad = release(server)
         _commit_change(
             source,
             "microshop/payment.py",
@@ -393,16 +286,16 @@ def main() -> None:
             "FAILURE_RATE = 0.0\n",
             "payment: back to the old client",
         )
-        good2 = _release(server)
+        good2 = release(server)
         print(f"releases: good {good}, bad {bad}, good2 {good2}", flush=True)
-        first = _deploy(server, good, "bench: first deploy")
+        first = deploy(server, "staging", good, approve=True)
         _watch(server, first["id"], timeout=300)
         wait_until(lambda: _staging_runs(server, good), timeout=120, interval=0.5, message="staging on good")
         bad_runs: list[dict[str, Any]] = []
         healthy_runs: list[dict[str, Any]] = []
         stable, other = good, good2
-        with Recorder(
-            f"http://127.0.0.1:{gateway_port}/microshop-staging/payment/", args.rps, max_seconds=3600
+        with Load(
+            f"http://127.0.0.1:{gateway_port}/microshop-staging/payment/", args.rps, max_seconds=3600, keep_answers=True
         ) as load:
             wait_until(lambda: len(load.answers) > args.rps, timeout=60, message="load running")
             for i in range(args.runs):
@@ -427,12 +320,10 @@ def main() -> None:
                     f"        - {{weight: {s.weight}, pause: {int(s.pause_seconds)}s}}" for s in DEFAULT_STEPS
                 )
                 _commit_change(source, "juanie.yaml", EXAMPLE_STEPS, steps, "ci: default canary steps")
-                slow = _release(server)
+                slow = release(server)
                 default_run = _healthy_run(server, load, slow, timeout=1500)
                 print(f"default steps: {default_run}", flush=True)
-            load_outcomes: dict[str, int] = {}
-            for answer in load.answers:
-                load_outcomes[answer.outcome] = load_outcomes.get(answer.outcome, 0) + 1
+            load_outcomes = dict(load.outcomes)
         rollback = median([r["rollback_seconds"] for r in bad_runs if r.get("rollback_seconds") is not None])
         exposure = median([r["exposure"] for r in bad_runs if r.get("exposure") is not None], 4)
         promotion = median([r["promotion_seconds"] for r in healthy_runs if r.get("promotion_seconds") is not None])
@@ -480,7 +371,7 @@ def main() -> None:
             "releases": {"good": good, "bad": bad, "good2": good2},
         }
     finally:
-        leftovers = _teardown(server)
+        leftovers = stop_everything(server)
         shutil.rmtree(base, ignore_errors=True)
     result["leftover_processes"] = leftovers
     result["started_at"] = started_at

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from tests.support import free_port, wait_until
 
@@ -89,3 +90,37 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, port: int | 
 def wait_run(server: Server, run_id: int, timeout: float = 240) -> dict[str, Any]:
     return wait_until(lambda: (r := server.ok("GET", f"/api/runs/{run_id}"))["status"] in (
         "succeeded", "failed", "cancelled") and r, timeout=timeout, interval=0.5, message=f"run {run_id} to end")
+
+
+def register_microshop(server: Server, source: Path, payment_key: str) -> None:
+    """microshop as a team registers it: the project from its repository, the payment provider's key as a secret,
+    then wait until its environments are active (deploys are refused before)."""
+    server.ok("POST", "/api/projects", json={"name": "microshop", "repo_url": str(source)})
+    server.ok("PUT", "/api/projects/microshop/secrets/PAYMENT_API_KEY", json={"value": payment_key})
+    wait_until(lambda: server.ok("GET", "/api/projects/microshop")["status"] == "active", timeout=60,
+               message="microshop active")
+
+
+def stop_everything(server: Server, timeout: float = 60) -> list[int]:
+    """Stop the server and the data plane it started (`POST /api/system/down`), then kill any process still
+    running from its data directory and return their pids: an empty list means nothing was left behind."""
+    try:
+        server.api("POST", "/api/system/down", json={"stop_data_plane": True})
+    except httpx.HTTPError:
+        server.stop()
+    try:
+        server.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        server.stop()
+    marker = str(server.data_dir)
+    leftovers = []
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            environ = proc.info.get("environ") or {}
+        except psutil.Error:
+            continue
+        if marker in cmdline or marker in environ.get("DATA_DIR", ""):
+            leftovers.append(proc.pid)
+            proc.kill()
+    return leftovers

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,6 +147,10 @@ class CollectStats:
     targets: dict[str, TargetState] = field(default_factory=dict)
 
 
+STALE = math.nan  # a staleness marker: instant queries read NaN as "no value"
+TARGET_SERIES = ("up", "scrape_duration_seconds", "scrape_samples_scraped")
+
+
 class Collector:
     """One ``collect(engine, known)`` call reads every source once; scrape targets keep their own interval."""
 
@@ -219,7 +224,12 @@ class Collector:
 
     async def _scrape_due(self, wanted: dict[str, ScrapeTarget], now: float) -> None:
         for url in [u for u, s in self.stats.targets.items() if u not in wanted and s.target.job != GATEWAY_JOB]:
-            del self.stats.targets[url]  # a replica that is gone is no longer a target (as with service discovery)
+            gone = self.stats.targets.pop(url)  # a replica that is gone is no longer a target (service discovery)
+            # As Prometheus does, mark its series stale at once: otherwise its last `up` (usually 0, scraped while
+            # the replica stopped) answers for the whole lookback and `up == 0` reports a replica that no longer
+            # exists after every rolling update or canary — and ServiceDown then inhibits the service's real alerts.
+            labels = gone.target.target_labels
+            self._append([Sample(name, labels, STALE, now) for name in TARGET_SERIES])
         due = [t for url, t in wanted.items() if self.stats.targets.get(url, TargetState(t)).next_due <= now]
         await asyncio.gather(*(self._scrape_one(t, now) for t in due))
 

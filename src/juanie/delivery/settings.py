@@ -78,7 +78,7 @@ def stable_revision(status: EnvStatus) -> str:
     for w in status.workloads:
         if w.name.endswith("-canary"):
             continue
-        if w.ready < w.desired or w.updated < w.desired or len([v for v, n in w.versions.items() if n]) > 1:
+        if w.ready != w.desired or w.updated != w.desired or len([v for v, n in w.versions.items() if n]) > 1:
             return ""
         versions.add(w.version)
     return versions.pop() if len(versions) == 1 else ""

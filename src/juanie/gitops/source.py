@@ -31,6 +31,18 @@ _FIELD = "\x1f"
 _RECORD = "\x1e"
 
 
+_MIRROR_LOCKS: dict[Path, threading.RLock] = {}
+_MIRROR_LOCKS_GUARD = threading.Lock()
+
+
+def _mirror_lock(mirror: Path) -> threading.RLock:
+    """One lock per mirror, shared by every SourceRepo of the same URL in this process: the poller, a run's checkout
+    and the API each make their own SourceRepo, and two `git fetch` into one mirror at once fail on git's ref locks
+    ("cannot lock ref 'refs/heads/main': is at X but expected Y")."""
+    with _MIRROR_LOCKS_GUARD:
+        return _MIRROR_LOCKS.setdefault(mirror, threading.RLock())
+
+
 class SourceError(Exception):
     """The repository or a ref in it cannot be used; the message says which and why."""
 
@@ -90,7 +102,7 @@ class SourceRepo:
         digest = hashlib.sha256(url.encode()).hexdigest()[:12]
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))[:40]
         self.mirror = self.cache_dir / f"{name or 'repo'}-{digest}.git"
-        self._lock = threading.Lock()
+        self._lock = _mirror_lock(self.mirror)
 
     def __repr__(self) -> str:
         return f"SourceRepo({redact(self.url)!r})"

@@ -92,6 +92,8 @@ def test_health_names_the_reason() -> None:
     looping = [InstanceView("x", "h", False, False, restarts=4, crash_looping=True)]
     health, msg = workload_health(HealthInput(1, "h", looping, last_error="x exited with code 3"))
     assert health == "Degraded" and msg.startswith("CrashLoopBackOff") and "code 3" in msg
+    health, msg = workload_health(HealthInput(2, "h", [*ok, _inst("c", "h")]))
+    assert health == "Progressing" and "3 replicas running, 2 desired" in msg  # a rollout ends at desired, not above
     assert aggregate_health(["Healthy", "Progressing", "Degraded"]) == "Degraded"
     assert aggregate_health(["Healthy", "Healthy"]) == "Healthy"
 

@@ -100,6 +100,8 @@ def workload_health(h: HealthInput) -> tuple[Health, str]:
     if not h.instances:
         return "Missing", "no instance is running yet"
     if new_ready >= h.desired and not old:
+        if len(new) > h.desired:  # as a Deployment's rollout is complete only once status.replicas == spec.replicas
+            return "Progressing", f"scaling down: {len(new)} replicas running, {h.desired} desired"
         return "Healthy", f"{new_ready}/{h.desired} replicas ready"
     if h.rollout_age > h.progress_deadline:
         why = f": {h.last_error}" if h.last_error else ""
