@@ -24,6 +24,7 @@ class Settings:
     engine: str = "none"  # local | none; `load_settings` (what the server uses) defaults to local
     gateway_port: int = 8480
     gateway_admin_port: int = 8481
+    api_threads: int = 8  # threads for request handlers (see api.app: fewer threads, less GIL convoy)
 
     @property
     def gateway_url(self) -> str:
@@ -67,4 +68,5 @@ def load_settings(
         engine=env.get("JUANIE_ENGINE", "local"),
         gateway_port=int(env.get("JUANIE_GATEWAY_PORT", 8480)),
         gateway_admin_port=int(env.get("JUANIE_GATEWAY_ADMIN_PORT", 8481)),
+        api_threads=max(1, int(env.get("JUANIE_API_THREADS", 8))),
     )

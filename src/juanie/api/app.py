@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -89,6 +90,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Request handlers that touch the database run in threads. A few threads serve more requests than many: with
+        # dozens, every thread and the event loop queue for the GIL in turn (a convoy) and throughput falls.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         state: AppState = app.state.juanie
         state.db.migrate()
         if ensure_admin(state.db, settings.admin_token_file):

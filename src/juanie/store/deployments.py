@@ -89,6 +89,16 @@ def approval_of(session: Session, deployment: Deployment) -> Approval | None:
                           .order_by(Approval.id.desc()).limit(1))
 
 
+def approvals_of(session: Session, deployments: list[Deployment]) -> dict[int, Approval]:
+    """The latest approval of each deployment in one query (a page of deployments, not one query per row)."""
+    latest: dict[int, Approval] = {}
+    ids = [d.id for d in deployments]
+    if ids:
+        for approval in session.scalars(select(Approval).where(Approval.deployment_id.in_(ids)).order_by(Approval.id)):
+            latest[approval.deployment_id] = approval
+    return latest
+
+
 def decide(session: Session, project: Project, env: Environment, approval: Approval, target: str, *, actor: str,
            reason: str) -> None:
     try:

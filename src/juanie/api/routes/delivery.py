@@ -61,9 +61,14 @@ def _need_deploy(s: Any, who: Any, project: Project, env: Environment) -> None:
         raise Forbidden(f"deploying to {project.name}/{env.name} needs deploy permission on that environment")
 
 
-def _dict(s: Any, dep: Deployment) -> dict[str, Any]:
+_LOOK_UP = object()
+
+
+def _dict(s: Any, dep: Deployment, approval: Any = _LOOK_UP) -> dict[str, Any]:
     project, env = s.get(Project, dep.project_id), s.get(Environment, dep.environment_id)
-    data = dep_store.deployment_to_dict(dep, project.name, env.name, dep_store.approval_of(s, dep))
+    if approval is _LOOK_UP:
+        approval = dep_store.approval_of(s, dep)
+    data = dep_store.deployment_to_dict(dep, project.name, env.name, approval)
     state = dep.state or {}
     data["signals"] = state.get("signals", {})
     data["pause_reason"] = state.get("pause_reason")
@@ -187,7 +192,9 @@ def list_deployments(project: str, env: str | None = Query(None, max_length=40),
     with state.db.session() as s:
         found = project_store.get_project(s, project)
         environment = project_store.get_environment(s, found, env) if env else None
-        return {"items": [_dict(s, d) for d in dep_store.list_deployments(s, found, environment, limit, status)]}
+        deployments = dep_store.list_deployments(s, found, environment, limit, status)
+        approvals = dep_store.approvals_of(s, deployments)
+        return {"items": [_dict(s, d, approvals.get(d.id)) for d in deployments]}
 
 
 def _load(request: Request, deployment_id: RowId, need: EnvPermission) -> tuple[Any, Any]:
