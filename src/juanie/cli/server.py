@@ -71,6 +71,9 @@ def serve_foreground(host: str, port: int, data_dir: Path) -> None:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=10,
+            # Longer than clients keep an idle connection (httpx 5 s, browsers ~60 s): if the server closed first, a
+            # client could send its next request on a connection being closed and see it fail (nginx uses 75 s).
+            timeout_keep_alive=75,
         )
     finally:
         try:
