@@ -37,6 +37,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listening_pids(port: int) -> set[int] | None:
+    """The pids with a TCP socket listening on `port` (Linux /proc); None where that cannot be read."""
+    inodes: set[str] = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as lines:
+                for line in list(lines)[1:]:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(f"socket:[{fields[9]}]")
+        pids: set[int] = set()
+        for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd")):
+                    pids.add(pid)
+            except OSError:
+                continue
+        return pids
+    except OSError:
+        return None
+
+
 def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -83,8 +105,12 @@ class ServiceProcess:
         return httpx.get(self.url + path, timeout=10.0, **kwargs)
 
     def healthy(self) -> bool:
+        """Our process listens on its port and answers /health. (A free port is only free when it was picked: another
+        process may take it first, answer /health for us, and get our SIGTERM's worth of test wrong.)"""
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.service} exited with {self.proc.returncode}:\n{self.log_text()}")
+        if listening_pids(self.port) is not None and self.proc.pid not in listening_pids(self.port):
+            return False
         try:
             return self.get("/health").status_code == 200
         except httpx.HTTPError:
@@ -111,7 +137,23 @@ class ServiceProcess:
 
 
 def start_service(service: str, workdir: Path, env: dict[str, str], wait_healthy: bool = True) -> ServiceProcess:
-    """Run ``python -m microshop.<service>`` from the microshop checkout, as the platform would."""
+    """Run ``python -m microshop.<service>`` from the microshop checkout, as the platform would.
+
+    A port picked here that another process took in the meantime is picked again (up to three times)."""
+    for attempt in range(3):
+        try:
+            return _start_service(service, workdir, env, wait_healthy)
+        except PortTaken:
+            if "PORT" in env or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(AssertionError):
+    """The service could not listen on the port it was given."""
+
+
+def _start_service(service: str, workdir: Path, env: dict[str, str], wait_healthy: bool) -> ServiceProcess:
     port = int(env.get("PORT") or free_port())
     full_env = clean_env(PORT=str(port), DATA_DIR=str(workdir / f"data-{service}-{port}"), **env)
     log_path = workdir / f"{service}-{port}.log"
@@ -128,7 +170,9 @@ def start_service(service: str, workdir: Path, env: dict[str, str], wait_healthy
     if wait_healthy:
         try:
             wait_until(sp.healthy, timeout=30.0, what=f"{service} /health on port {port}")
-        except BaseException:
+        except BaseException as exc:
             sp.kill()
+            if "cannot listen" in sp.log_text():
+                raise PortTaken(str(exc)) from exc
             raise
     return sp
