@@ -73,21 +73,16 @@ async def alerts_page(
     scope = await run_in_threadpool(load_scope, db, viewer.username, name)
     if scope is None:
         return not_found(request, viewer, name)
-    filters = _filters(severity, env, service)
-    rows, counts = await run_in_threadpool(_alerts, db, [name], _state(state), filters, time.time())
-    return page(
-        request,
-        "observe_alerts.html",
-        viewer,
-        section="observe",
-        tab="alerts",
-        scope=scope,
-        rows=rows,
-        counts=counts,
-        state=_state(state),
-        f=filters,
-        all_projects=False,
-    )
+    return await _alerts_page(request, viewer, [name], scope, state, _filters(severity, env, service))
+
+
+async def _alerts_page(request: Request, viewer: Viewer, projects: list[str] | None, scope: Any, state: str,
+                       filters: dict[str, str]) -> HTMLResponse:  # fmt: skip
+    """One project's alerts (`scope`) or those of every project the viewer sees (`scope` None): one page."""
+    db = request.app.state.juanie.db
+    rows, counts = await run_in_threadpool(_alerts, db, projects, _state(state), filters, time.time())
+    return page(request, "observe_alerts.html", viewer, section="observe", tab="alerts", scope=scope, rows=rows,
+                counts=counts, state=_state(state), f=filters, all_projects=scope is None)  # fmt: skip
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -101,21 +96,7 @@ async def all_alerts_page(
 ) -> HTMLResponse:
     db = request.app.state.juanie.db
     projects = await run_in_threadpool(_visible, db, viewer.username)
-    filters = _filters(severity, env, service)
-    rows, counts = await run_in_threadpool(_alerts, db, projects, _state(state), filters, time.time())
-    return page(
-        request,
-        "observe_alerts.html",
-        viewer,
-        section="observe",
-        tab="alerts",
-        scope=None,
-        rows=rows,
-        counts=counts,
-        state=_state(state),
-        f=filters,
-        all_projects=True,
-    )
+    return await _alerts_page(request, viewer, projects, None, state, _filters(severity, env, service))
 
 
 @router.get("/projects/{name}/silences", response_class=HTMLResponse)
