@@ -93,20 +93,31 @@ async def test_crash_loop_backs_off_exponentially_and_is_reported(make_engine, r
     engine = make_engine()
     await engine.start()
     await engine.apply(PROD, [deployment("api", release, env={"APP_CRASH": "1"}), service("api")])
-    seen: dict[int, float] = {}
+    waits: dict[int, float] = {}  # exit number -> back-off the engine chose after it
+    exited: dict[int, float] = {}  # exit number -> when it was noticed
+    started: dict[int, float] = {}  # exit number -> when the replica was started again after it
 
     def pred(st):  # type: ignore[no-untyped-def]
-        n = st.workloads[0].restarts
-        seen.setdefault(n, time.monotonic())
+        inst = st.workloads[0].instances[0]
+        n = inst["restarts"]
+        if n >= 1:
+            waits[n], exited[n] = inst["backoff_seconds"], inst["exited_at"]
+            if n >= 2 and inst["started_at"] < inst["exited_at"]:
+                started[n - 1] = inst["started_at"]  # the start after exit n-1, not yet overwritten
         return st if n >= 5 else None
 
     st = await _status_when(engine, pred, timeout=30)
     w = st.workloads[0]
     assert w.health == "Degraded" and w.message.startswith("CrashLoopBackOff")
     assert "exited with code 3" in w.message and "APP_CRASH" in w.message
-    # Back-off 0, 0.4, 0.8, 1.6 s before restarts 2..5 (plus the app's start-up each time): the gaps grow.
-    gaps = [seen[i + 1] - seen[i] for i in range(1, 5)]
-    assert gaps[3] - gaps[0] >= 1.2 and gaps[3] > gaps[2] > gaps[0], gaps
+    # Back-off after exits 1, 2, 3, 4, 5: 0, base, 2*base, 4*base, 8*base (kubelet's doubling), base 0.4 s here.
+    expected = {n: 0.0 if n == 1 else 0.4 * 2 ** (n - 2) for n in range(1, 6)}
+    assert {3, 4} <= waits.keys(), waits  # the 0.8 s and 1.6 s waits are long enough to be seen by any poll
+    assert all(abs(waits[n] - expected[n]) < 1e-6 for n in waits), waits
+    # The wall clock agrees: no replica came back before its back-off was over (polls may miss some starts).
+    measured = {n: started[n] - exited[n] for n in started if n in exited}
+    assert measured, (started, exited)
+    assert all(measured[n] >= expected[n] - 0.05 for n in measured), measured
     assert any(i["phase"] in ("CrashLoopBackOff", "Restarting") for i in w.instances)
 
 

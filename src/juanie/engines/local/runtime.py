@@ -34,6 +34,8 @@ class Instance:
     started_mono: float = 0.0
     next_start: float = 0.0  # monotonic time of the next restart while waiting in back-off
     backoff_n: int = 0
+    backoff_seconds: float = 0.0  # the wait chosen after the latest exit (kubelet's "back-off Ns restarting")
+    exited_at: float = 0.0  # wall-clock time the latest exit was noticed
     stopping: bool = False
     last_error: str = ""  # the latest probe failure or start error
     last_exit: str = ""  # why the replica last stopped running (crash, liveness, outside kill)
@@ -166,6 +168,8 @@ def workload_status(rt: EnvRuntime, w: WorkloadSpec, now_wall: float) -> Workloa
                 "phase": i.phase,
                 "restarts": i.rec.restarts,
                 "started_at": i.rec.started_at,
+                "exited_at": i.exited_at or None,
+                "backoff_seconds": i.backoff_seconds,
                 "cpu_cores": round(i.cpu_cores, 3),
                 "last_error": i.last_error,
                 "last_exit": i.last_exit,

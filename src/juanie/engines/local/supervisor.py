@@ -141,6 +141,7 @@ class Supervisor:
         inst.backoff_n = 1 if ran >= self.timing.backoff_reset else inst.backoff_n + 1
         delay = backoff_delay(inst.backoff_n - 1, self.timing.backoff_base, self.timing.backoff_max)
         inst.next_start = now + delay
+        inst.backoff_seconds, inst.exited_at = delay, time.time()
         log.info("instance %s %s; restart in %.1fs", inst.rec.name, how, delay)
 
     def _start(self, rt: EnvRuntime, w: WorkloadSpec, inst: Instance | None) -> bool:
