@@ -1,8 +1,10 @@
-"""Shared bench helpers: tool installation, free ports, process groups, wrk output parsing, machine info."""
+"""Shared bench helpers: tool installation, free ports, process groups, wrk output parsing, machine info, and a
+real Juanie server with microshop registered."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import re
@@ -10,9 +12,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.server_support import Server
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
@@ -112,8 +121,6 @@ def machine_info() -> dict[str, Any]:
 def stamp(result: dict[str, Any], started_at: str, begun: float, machine: dict[str, Any]) -> dict[str, Any]:
     """Add when the bench ran, how long it took and on what (with the load average after it: the CPUs are shared,
     so a figure is read together with what else was running)."""
-    from datetime import UTC, datetime
-
     with contextlib.suppress(OSError):
         machine = {**machine, "loadavg_after": os.getloadavg()}
     return {
@@ -123,3 +130,56 @@ def stamp(result: dict[str, Any], started_at: str, begun: float, machine: dict[s
         "elapsed_seconds": round(time.monotonic() - begun, 1),
         "machine": machine,
     }
+
+
+@dataclass
+class MicroshopBench:
+    """A bench run on a real Juanie server (local engine, its own gateway) with microshop registered from a throwaway
+    repository, and what the result file says about the run: when it began, on what machine, what was left running."""
+
+    source: Path
+    server: Server
+    gateway_port: int
+    started_at: str
+    begun: float  # time.monotonic() at the start, for the elapsed time
+    machine: dict[str, Any]
+    leftovers: list[int] = field(default_factory=list)  # pids still running after the server was stopped
+
+    def write_result(self, path: Path, result: dict[str, Any]) -> None:
+        """Add the leftovers, the run's start, end and length and the machine to `result`, and write it to `path`.
+        Called after the `with` block: only then are the leftovers known, and the teardown counts in the length."""
+        result["leftover_processes"] = self.leftovers
+        result["started_at"] = self.started_at
+        result["finished_at"] = datetime.now(UTC).isoformat()
+        result["elapsed_seconds"] = round(time.monotonic() - self.begun, 1)
+        result["machine"] = self.machine
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def microshop_bench(prefix: str, payment_key: str) -> Iterator[MicroshopBench]:
+    """Start a Juanie server on the local engine in a fresh temporary directory (`prefix`), with microshop registered
+    from a throwaway git repository; at the end stop it and everything it started, and delete the directory."""
+    # Imported here, not at the top: benches that do not put the repository root on sys.path import this module too.
+    from tests.server_support import microshop_source, register_microshop, start_server, stop_everything
+
+    begun, started_at, machine = time.monotonic(), datetime.now(UTC).isoformat(), machine_info()
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    source = microshop_source(base / "source")
+    gateway_port = free_port()
+    server = start_server(
+        base / "data",
+        env={
+            "JUANIE_ENGINE": "local",
+            "JUANIE_GATEWAY_PORT": str(gateway_port),
+            "JUANIE_GATEWAY_ADMIN_PORT": str(free_port()),
+        },
+    )
+    bench = MicroshopBench(source, server, gateway_port, started_at, begun, machine)
+    try:
+        register_microshop(server, source, payment_key)
+        yield bench
+    finally:
+        bench.leftovers = stop_everything(server)
+        shutil.rmtree(base, ignore_errors=True)

@@ -20,14 +20,11 @@ import argparse
 import hashlib
 import hmac
 import json
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import machine_info  # noqa: E402
+from _common import microshop_bench  # noqa: E402
 
-from tests.server_support import (  # noqa: E402
-    Server,
-    git,
-    microshop_source,
-    register_microshop,
-    start_server,
-    stop_everything,
-)
-from tests.support import free_port, wait_until  # noqa: E402
+from tests.server_support import Server, git  # noqa: E402
+from tests.support import wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "push_to_release.json"
 POLL_SECONDS = 0.2
@@ -176,22 +166,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.releases <= 50 or not 1 <= args.live <= 20:
         parser.error("--releases must be 1..50 and --live 1..20")
-    begun = time.monotonic()
-    started_at = datetime.now(UTC).isoformat()
-    machine = machine_info()
-    base = Path(tempfile.mkdtemp(prefix="juanie-bench-push-"))
-    source = microshop_source(base / "source")
-    server = start_server(
-        base / "data",
-        env={
-            "JUANIE_ENGINE": "local",
-            "JUANIE_GATEWAY_PORT": str(free_port()),
-            "JUANIE_GATEWAY_ADMIN_PORT": str(free_port()),
-        },
-    )
-    result: dict[str, Any] = {}
-    try:
-        register_microshop(server, source, "sk-bench-push")
+    with microshop_bench("juanie-bench-push-", "sk-bench-push") as bench:
+        server, source = bench.server, bench.source
         secret = server.ok("POST", "/api/projects/microshop/webhook")["secret"]
         print("warming up ...", flush=True)
         warm_release = _push_to_release(server, source, secret, 0)
@@ -228,16 +204,7 @@ def main() -> None:
             "release_runs": releases,
             "live_runs": lives,
         }
-    finally:
-        leftovers = stop_everything(server)
-        shutil.rmtree(base, ignore_errors=True)
-    result["leftover_processes"] = leftovers
-    result["started_at"] = started_at
-    result["finished_at"] = datetime.now(UTC).isoformat()
-    result["elapsed_seconds"] = round(time.monotonic() - begun, 1)
-    result["machine"] = machine
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    bench.write_result(RESULTS, result)
     print(json.dumps({k: result[k] for k in ("push_to_release", "push_to_live_dev", "leftover_processes")}))
 
 

@@ -30,13 +30,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import machine_info  # noqa: E402
+from _common import microshop_bench  # noqa: E402
 
 from juanie.delivery.plan import DEFAULT_STEPS  # noqa: E402
 from tests.delivery_support import deploy, release  # noqa: E402
 from tests.load_support import Answer, Load  # noqa: E402
-from tests.server_support import (  # noqa: E402
-    Server,
-    git,
-    microshop_source,
-    register_microshop,
-    start_server,
-    stop_everything,
-)
-from tests.support import free_port, wait_until  # noqa: E402
+from tests.server_support import Server, git  # noqa: E402
+from tests.support import wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "rollback.json"
 POLL_SECONDS = 0.2
@@ -251,24 +241,9 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.runs <= 20 or not 1 <= args.rps <= 500:
         parser.error("--runs must be 1..20 and --rps 1..500")
-    begun = time.monotonic()
-    started_at = datetime.now(UTC).isoformat()
-    machine = machine_info()
-    base = Path(tempfile.mkdtemp(prefix="juanie-bench-rollback-"))
-    source = microshop_source(base / "source")
-    gateway_port = free_port()
-    server = start_server(
-        base / "data",
-        env={
-            "JUANIE_ENGINE": "local",
-            "JUANIE_GATEWAY_PORT": str(gateway_port),
-            "JUANIE_GATEWAY_ADMIN_PORT": str(free_port()),
-        },
-    )
-    clock_offset = time.time() - time.monotonic()
-    result: dict[str, Any] = {}
-    try:
-        register_microshop(server, source, "sk-bench-rollback")
+    with microshop_bench("juanie-bench-rollback-", "sk-bench-rollback") as bench:
+        server, source, gateway_port = bench.server, bench.source, bench.gateway_port
+        clock_offset = time.time() - time.monotonic()
         print("building releases ...", flush=True)
         good = release(server)
         _commit_change(
@@ -370,16 +345,7 @@ def main() -> None:
             "load_outcomes": load_outcomes,
             "releases": {"good": good, "bad": bad, "good2": good2},
         }
-    finally:
-        leftovers = stop_everything(server)
-        shutil.rmtree(base, ignore_errors=True)
-    result["leftover_processes"] = leftovers
-    result["started_at"] = started_at
-    result["finished_at"] = datetime.now(UTC).isoformat()
-    result["elapsed_seconds"] = round(time.monotonic() - begun, 1)
-    result["machine"] = machine
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    bench.write_result(RESULTS, result)
     print(
         json.dumps(
             {

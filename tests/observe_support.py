@@ -1,16 +1,24 @@
-"""Shared by the observe tests (unit and integration): polling with a deadline and a real HTTP receiver on 127.0.0.1."""
+"""Shared by the observe tests (unit, integration and e2e): polling with a deadline, a real HTTP receiver on
+127.0.0.1, and the fast HighErrorRate rule with the gateway fault that fires it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
+
+from tests.server_support import Server, git
 
 
 def _wait_until(predicate: Callable[[], object], timeout: float = 15.0, message: str = "condition") -> object:
@@ -44,8 +52,9 @@ class Receiver:
             return [r["json"] for r in self.requests]
 
 
-@pytest.fixture
-def http_receiver() -> Iterator[Receiver]:
+@contextlib.contextmanager
+def serve_receiver() -> Iterator[Receiver]:
+    """A Receiver listening until the block ends; a context manager so that fixtures of any scope can hold one."""
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -71,7 +80,47 @@ def http_receiver() -> Iterator[Receiver]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield receiver
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[Receiver]:
+    with serve_receiver() as receiver:
+        yield receiver
+
+
+def fault_rule(for_: str = "4s") -> dict[str, str]:
+    """microshop's HighErrorRate over a 10 s window instead of minutes, pending for `for_`: an injected gateway fault
+    fires it within seconds, and clearing the fault resolves it within seconds, so the tests that use it stay short."""
+    return {
+        "name": "HighErrorRate",
+        "for": for_,
+        "expr": '100 * sum by (env, service) (rate(juanie_gateway_requests_total{code=~"5.."}[10s])) '
+        "/ sum by (env, service) (rate(juanie_gateway_requests_total[10s])) > 5",
+    }
+
+
+def add_fault_rule(source: Path, for_: str = "4s") -> None:
+    """Put `fault_rule(for_)` first under `alerts:` in the repository's juanie.yaml and commit it. Written into the
+    text rather than through a YAML round trip, so the rest of the file stays exactly as the team wrote it."""
+    rule = yaml.safe_dump([fault_rule(for_)], sort_keys=False, width=1000)
+    path = source / "juanie.yaml"
+    path.write_text(path.read_text().replace("alerts:\n", "alerts:\n" + textwrap.indent(rule, "  "), 1))
+    git(source, "commit", "-qam", "alerts: a fast HighErrorRate")
+
+
+def inject_fault(server: Server, admin_port: int, route: str, abort_percent: float) -> None:
+    """Abort `abort_percent` of the requests to `route` at the gateway with a 503 (its admin API, as chaos tests do)."""
+    token = (server.data_dir / "gateway" / "admin-token").read_text().strip()
+    response = httpx.post(
+        f"http://127.0.0.1:{admin_port}/routes/{route}/fault",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"abort_percent": abort_percent, "abort_status": 503},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text

@@ -1,6 +1,6 @@
 """The whole loop's parts that are not Juanie: microshop's real PostgreSQL database, Redis prefix and RabbitMQ
-exchange; its juanie.yaml as the test shapes it; a signed GitHub push; the `juanie` CLI; the gateway's fault
-injection; and the rule that says which load answers may fail."""
+exchange; its juanie.yaml as the test shapes it; a signed GitHub push; the `juanie` CLI; and the rule that says
+which load answers may fail. (The gateway's fault injection is `tests.observe_support.inject_fault`.)"""
 
 from __future__ import annotations
 
@@ -20,19 +20,12 @@ import yaml
 from juanie.gitops.webhooks import sign_github
 from tests.delivery_support import faster_canary
 from tests.load_support import Answer
+from tests.observe_support import fault_rule
 from tests.server_support import Server, git
 
 PG_HOST = "postgresql://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-
-# The team's own error-rate alert, with a 10 s window so an injected fault fires it within seconds.
-HIGH_ERROR_RATE = {
-    "name": "HighErrorRate",
-    "for": "4s",
-    "expr": '100 * sum by (env, service) (rate(juanie_gateway_requests_total{code=~"5.."}[10s])) '
-    "/ sum by (env, service) (rate(juanie_gateway_requests_total[10s])) > 5",
-}
 
 
 @dataclass
@@ -135,7 +128,7 @@ def shape_source(source: Path, backing: Backing) -> None:
         spec["environments"][env].update(replicas=1, autoscale=False)
     spec["services"]["product"]["env"]["REDIS_PREFIX"] = backing.redis_prefix
     spec["services"]["order"]["env"]["AMQP_EXCHANGE"] = backing.exchange
-    spec["alerts"] = [HIGH_ERROR_RATE, *spec["alerts"]]
+    spec["alerts"] = [fault_rule(for_="4s"), *spec["alerts"]]
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     git(source, "commit", "-qam", "ci: this machine's backing services, a short prod canary, a fast error alert")
 
@@ -161,15 +154,6 @@ def juanie(server: Server, gateway_port: int, *args: str, timeout: float = 240) 
            "JUANIE_GATEWAY_PORT": str(gateway_port), "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run([sys.executable, "-m", "juanie.cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def fault(server: Server, admin_port: int, route: str, abort_percent: float) -> None:
-    """Abort `abort_percent` of the requests to `route` at the gateway with a 503 (its admin API, as chaos tests do)."""
-    token = (server.data_dir / "gateway" / "admin-token").read_text().strip()
-    response = httpx.post(f"http://127.0.0.1:{admin_port}/routes/{route}/fault", timeout=10,
-                          headers={"Authorization": f"Bearer {token}"},
-                          json={"abort_percent": abort_percent, "abort_status": 503})
-    assert response.status_code == 200, response.text
 
 
 @dataclass(frozen=True)

@@ -27,40 +27,25 @@ from tests.e2e.conftest import Server as UIServer
 from tests.e2e.ui_helpers import screenshot
 from tests.integration.observe_server.procs import kill_under
 from tests.load_support import Load
-from tests.observe_support import http_receiver  # noqa: F401  (fixture)
-from tests.server_support import Server, git, microshop_source, start_server
+from tests.observe_support import (
+    add_fault_rule,
+    http_receiver,  # noqa: F401  (fixture)
+    inject_fault,
+)
+from tests.server_support import Server, microshop_source, start_server
 from tests.support import free_port, wait_until
 
 expect = pytest.importorskip("playwright.sync_api").expect
 pytestmark = pytest.mark.timeout(300)
 PROJECT, NAMESPACE = "microshop", "microshop-dev"
 LIVE_MS = 30_000
-# A fast HighErrorRate (10 s window, 3 s pending) so a fault fires it within seconds and the journey stays short.
-RULES = """
-alerts:
-  - name: HighErrorRate
-    for: 3s
-    expr: >-
-      100 * sum by (env, service) (rate(juanie_gateway_requests_total{code=~"5.."}[10s]))
-      / sum by (env, service) (rate(juanie_gateway_requests_total[10s])) > 5
-"""
 
 
 @dataclass
 class Shop:
     server: Server
     gateway: str
-    admin: str
-    admin_token: str
-
-    def fault(self, route: str, abort_percent: float) -> None:
-        response = httpx.post(
-            f"http://{self.admin}/routes/{route}/fault",
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            json={"abort_percent": abort_percent, "abort_status": 503},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
+    admin_port: int
 
 
 def _dev_manifests(source: Path) -> list[dict[str, Any]]:
@@ -80,9 +65,7 @@ def _dev_manifests(source: Path) -> list[dict[str, Any]]:
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     base = tmp_path_factory.mktemp("observe-ui")
     source = microshop_source(base / "source")
-    text = (source / "juanie.yaml").read_text().replace("alerts:\n", RULES.strip() + "\n", 1)
-    (source / "juanie.yaml").write_text(text)
-    git(source, "commit", "-qam", "alerts: a fast HighErrorRate")
+    add_fault_rule(source, for_="3s")  # 3 s pending: the journey stays short
     gateway, admin = free_port(), free_port()
     env = {
         "JUANIE_ENGINE": "local",
@@ -109,9 +92,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             return bool(status["workloads"]) and all(w["ready"] >= 1 for w in status["workloads"])
 
         wait_until(ready, timeout=120, interval=0.5, message="microshop dev to be ready")
-        token = (base / "data" / "gateway" / "admin-token").read_text().strip()
         with Load(f"http://127.0.0.1:{gateway}/{NAMESPACE}/product/", rps=15, max_seconds=280):
-            yield Shop(server, f"127.0.0.1:{gateway}", f"127.0.0.1:{admin}", token)
+            yield Shop(server, f"127.0.0.1:{gateway}", admin)
     finally:
         if server.proc.poll() is None:
             try:
@@ -193,7 +175,7 @@ def test_a_firing_alert_is_silenced_from_the_alerts_page(server, shop, new_page,
     expect(page.get_by_role("link", name="Observe", exact=True)).to_have_attribute("aria-current", "page")
     expect(page.get_by_text("Nothing is firing.").or_(page.locator("tr[data-alert]")).first).to_be_visible()
     page.goto(f"{server.url}/projects/{PROJECT}/alerts")
-    shop.fault(f"{NAMESPACE}/product", 100)
+    inject_fault(shop.server, shop.admin_port, f"{NAMESPACE}/product", 100)
     try:
         row = page.locator('tr[data-alert="HighErrorRate"][data-alert-service="product"]')
         # The page re-reads itself: the alert appears, pending then firing, without a reload.
@@ -222,7 +204,7 @@ def test_a_firing_alert_is_silenced_from_the_alerts_page(server, shop, new_page,
         expect(row).to_have_count(1)
         screenshot(page, "22-observe-alert-silenced")
     finally:
-        shop.fault(f"{NAMESPACE}/product", 0)
+        inject_fault(shop.server, shop.admin_port, f"{NAMESPACE}/product", 0)
 
 
 def test_create_a_silence_with_an_inline_error_then_expire_it_and_a_viewer_gets_no_controls(

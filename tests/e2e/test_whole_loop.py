@@ -35,10 +35,13 @@ import pytest
 
 from juanie.cli.demo_cmds import source_repo
 from tests.delivery_support import final
-from tests.e2e.loop_support import Backing, Window, fault, juanie, push, shape_source, unexpected_failures
+from tests.e2e.loop_support import Backing, Window, juanie, push, shape_source, unexpected_failures
 from tests.e2e.ui_helpers import screenshot
 from tests.load_support import Load
-from tests.observe_support import http_receiver  # noqa: F401  (fixture)
+from tests.observe_support import (
+    http_receiver,  # noqa: F401  (fixture)
+    inject_fault,
+)
 from tests.server_support import Server, git, register_microshop, start_server, stop_everything, wait_run
 from tests.support import free_port, wait_until
 
@@ -370,7 +373,7 @@ def _alert_reaches_the_receiver(shop: Shop, receiver: Any) -> tuple[float, float
                 and b["groupLabels"] == {"alertname": "HighErrorRate", "env": f"{PROJECT}-dev", "service": "product"}]
 
     started = time.monotonic()
-    fault(shop.server, shop.admin_port, f"{PROJECT}-dev/product", 50)
+    inject_fault(shop.server, shop.admin_port, f"{PROJECT}-dev/product", 50)
     try:
         try:
             notes = wait_until(firing, timeout=90, interval=0.2, message="the firing notification")
@@ -380,7 +383,7 @@ def _alert_reaches_the_receiver(shop: Shop, receiver: Any) -> tuple[float, float
             got = [(b["status"], b["groupLabels"]) for b in receiver.bodies()]
             raise AssertionError(f"{exc}; alerts {alerts}; the receiver got {got}") from None
     finally:
-        fault(shop.server, shop.admin_port, f"{PROJECT}-dev/product", 0)
+        inject_fault(shop.server, shop.admin_port, f"{PROJECT}-dev/product", 0)
         ended = time.monotonic()
     labels = notes[0]["alerts"][0]["labels"]
     assert labels["project"] == PROJECT and labels["severity"] and notes[0]["alerts"][0]["status"] == "firing"

@@ -164,6 +164,35 @@ def _commits(items: Any) -> list[PushCommit]:
     return out
 
 
+def _push_event(
+    provider: Provider,
+    data: Mapping[str, Any],
+    body: bytes,
+    branch: str | None,
+    tag: str | None,
+    urls: tuple[str, ...],
+    pusher: str,
+    delivery_id: str | None,
+) -> PushEvent:
+    """The fields GitHub and GitLab payloads name alike, around what each forge's parser found in its own places.
+
+    Without a delivery id (GitLab's token is static, so nothing else tells two deliveries apart) the body's hash
+    stands in: a byte-identical body is then the replay signal.
+    """
+    return PushEvent(
+        provider=provider,
+        repo_url=urls[0],
+        repo_urls=urls,
+        branch=branch,
+        tag=tag,
+        after_sha=_sha(data, "after"),
+        before_sha=_sha(data, "before"),
+        pusher=pusher,
+        delivery_id=delivery_id or "sha256:" + hashlib.sha256(body).hexdigest(),
+        commits=_commits(data.get("commits")),
+    )
+
+
 def _parse_github(h: dict[str, str], data: Mapping[str, Any], body: bytes) -> PushEvent:
     event = h.get("x-github-event", "")
     if event != "push":
@@ -175,18 +204,7 @@ def _parse_github(h: dict[str, str], data: Mapping[str, Any], body: bytes) -> Pu
     if not urls:
         raise WebhookError("push payload: missing field 'repository.clone_url'")
     pusher = _get(data, "pusher.name", required=False) or _get(data, "sender.login", required=False) or ""
-    return PushEvent(
-        provider="github",
-        repo_url=urls[0],
-        repo_urls=urls,
-        branch=branch,
-        tag=tag,
-        after_sha=_sha(data, "after"),
-        before_sha=_sha(data, "before"),
-        pusher=pusher,
-        delivery_id=h.get("x-github-delivery") or "sha256:" + hashlib.sha256(body).hexdigest(),
-        commits=_commits(data.get("commits")),
-    )
+    return _push_event("github", data, body, branch, tag, urls, pusher, h.get("x-github-delivery"))
 
 
 def _parse_gitlab(h: dict[str, str], data: Mapping[str, Any], body: bytes) -> PushEvent:
@@ -202,19 +220,7 @@ def _parse_gitlab(h: dict[str, str], data: Mapping[str, Any], body: bytes) -> Pu
         raise WebhookError("push payload: missing field 'project.git_http_url'")
     pusher = _get(data, "user_username", required=False) or _get(data, "user_name", required=False) or ""
     delivery = h.get("x-gitlab-event-uuid") or h.get("x-gitlab-webhook-uuid")
-    return PushEvent(
-        provider="gitlab",
-        repo_url=urls[0],
-        repo_urls=urls,
-        branch=branch,
-        tag=tag,
-        after_sha=_sha(data, "after"),
-        before_sha=_sha(data, "before"),
-        pusher=pusher,
-        # GitLab's token is static, so without a delivery id a byte-identical body is the replay signal.
-        delivery_id=delivery or "sha256:" + hashlib.sha256(body).hexdigest(),
-        commits=_commits(data.get("commits")),
-    )
+    return _push_event("gitlab", data, body, branch, tag, urls, pusher, delivery)
 
 
 def parse_push(headers: Mapping[str, str], body: bytes) -> PushEvent:

@@ -7,7 +7,7 @@ Alertmanager route and a silence: regular expressions are fully anchored and a m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -87,9 +87,13 @@ def parse_matcher(text: str) -> Matcher:
     return Matcher(name, op, raw)
 
 
-def split_words(text: str) -> list[str]:
-    """Split on whitespace outside double quotes: `a="x y" b="2"` -> [`a="x y"`, `b="2"`] (amtool's arguments)."""
-    words: list[str] = []
+def _split_outside_quotes(text: str, is_separator: Callable[[str], bool]) -> tuple[list[str], bool]:
+    """Cut ``text`` at every separator that is not inside double quotes (a backslash escapes a quote inside them).
+
+    Returns every piece, empty ones included, and whether a quote was left open; ``split_words`` and
+    ``parse_matchers`` differ only in the separator and in what they make of empty pieces and an open quote.
+    """
+    pieces: list[str] = []
     current: list[str] = []
     quoted = escaped = False
     for ch in text:
@@ -99,15 +103,19 @@ def split_words(text: str) -> list[str]:
             escaped = True
         elif ch == '"':
             quoted = not quoted
-        elif ch.isspace() and not quoted:
-            if current:
-                words.append("".join(current))
-                current = []
+        elif not quoted and is_separator(ch):
+            pieces.append("".join(current))
+            current = []
             continue
         current.append(ch)
-    if current:
-        words.append("".join(current))
-    return words
+    pieces.append("".join(current))
+    return pieces, quoted
+
+
+def split_words(text: str) -> list[str]:
+    """Split on whitespace outside double quotes: `a="x y" b="2"` -> [`a="x y"`, `b="2"`] (amtool's arguments)."""
+    words, _ = _split_outside_quotes(text, str.isspace)
+    return [word for word in words if word]
 
 
 def parse_matchers(text: str) -> list[Matcher]:
@@ -117,24 +125,9 @@ def parse_matchers(text: str) -> list[Matcher]:
         if not body.endswith("}"):
             raise MatcherError(f"invalid matchers {text!r}: missing closing '}}'")
         body = body[1:-1]
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for ch in body:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == "," and not quoted:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(ch)
-    if quoted:
+    parts, unterminated = _split_outside_quotes(body, lambda ch: ch == ",")
+    if unterminated:
         raise MatcherError(f"invalid matchers {text!r}: unterminated quoted value")
-    parts.append("".join(current))
     return [parse_matcher(p) for p in parts if p.strip()]
 
 

@@ -24,21 +24,13 @@ import yaml
 from juanie.render import ReleaseRef, render_manifests, render_tree
 from juanie.spec import load_spec
 from tests.integration.observe_server.procs import kill_under, leftovers
-from tests.server_support import Server, git, microshop_source, start_server
+from tests.observe_support import add_fault_rule, inject_fault
+from tests.server_support import Server, microshop_source, start_server
 from tests.support import free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 PROMETHEUS, ALERTMANAGER = shutil.which("prometheus"), shutil.which("prometheus-alertmanager")
 ROUTE = "microshop-dev/product"
-# The team's own HighErrorRate: a 10 s window so clearing the fault resolves the alert within seconds.
-RULES = """
-alerts:
-  - name: HighErrorRate
-    for: 4s
-    expr: >-
-      100 * sum by (env, service) (rate(juanie_gateway_requests_total{code=~"5.."}[10s]))
-      / sum by (env, service) (rate(juanie_gateway_requests_total[10s])) > 5
-"""
 
 
 @dataclass
@@ -46,20 +38,13 @@ class Shop:
     server: Server
     source: Path
     gateway: str
-    admin: str
-    admin_token: str
+    admin_port: int
     load: Load
     base: Path
     extra: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def fault(self, abort_percent: float) -> None:
-        response = httpx.post(
-            f"http://{self.admin}/routes/{ROUTE}/fault",
-            timeout=10,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            json={"abort_percent": abort_percent, "abort_status": 503},
-        )
-        assert response.status_code == 200, response.text
+        inject_fault(self.server, self.admin_port, ROUTE, abort_percent)
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         return self.server.ok("GET", "/api/events", params={"project": "microshop", "kind": kind, "limit": 500})[
@@ -112,9 +97,7 @@ def _start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
 def shop(tmp_path_factory: pytest.TempPathFactory, receiver: Any) -> Iterator[Shop]:
     base = tmp_path_factory.mktemp("observe")
     source = microshop_source(base / "source")
-    text = (source / "juanie.yaml").read_text().replace("alerts:\n", RULES.strip() + "\n", 1)
-    (source / "juanie.yaml").write_text(text)
-    git(source, "commit", "-qam", "alerts: a fast HighErrorRate for the test")
+    add_fault_rule(source, for_="4s")
     gateway, admin = free_port(), free_port()
     env = {
         "JUANIE_ENGINE": "local",
@@ -130,7 +113,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, receiver: Any) -> Iterator[Sh
     }
     server = start_server(base / "data", env=env)
     load = Load(f"http://127.0.0.1:{gateway}/microshop-dev/product/")
-    shop = Shop(server, source, f"127.0.0.1:{gateway}", f"127.0.0.1:{admin}", "", load, base)
+    shop = Shop(server, source, f"127.0.0.1:{gateway}", admin, load, base)
     try:
         server.ok("POST", "/api/projects", json={"name": "microshop", "repo_url": str(source)})
         server.ok("PUT", "/api/projects/microshop/channels/oncall", json={"kind": "webhook", "url": receiver.url})
@@ -139,7 +122,6 @@ def shop(tmp_path_factory: pytest.TempPathFactory, receiver: Any) -> Iterator[Sh
             "POST", "/api/engine/apply", json={"namespace": "microshop-dev", "manifests": _manifests(spec, source)}
         )
         assert applied.status_code == 200, applied.text
-        shop.admin_token = (base / "data" / "gateway" / "admin-token").read_text().strip()
 
         def all_ready() -> bool:
             status = server.ok("GET", "/api/engine/namespaces/microshop-dev")
@@ -171,7 +153,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, receiver: Any) -> Iterator[Sh
 def _notifications(receiver: Any, status: str) -> list[dict[str, Any]]:
     return [
         b
-        for b in receiver.received()
+        for b in receiver.bodies()
         if b.get("groupLabels", {}).get("alertname") == "HighErrorRate"
         and b["groupLabels"].get("service") == "product"
         and b["status"] == status
@@ -405,7 +387,9 @@ def test_rendered_rules_fire_in_prometheus_and_its_alertmanager_posts_into_juani
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                 "rule_files": [str(work / "alerts.yaml")],
                 "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-                "scrape_configs": [{"job_name": "juanie-gateway", "static_configs": [{"targets": [shop.admin]}]}],
+                "scrape_configs": [
+                    {"job_name": "juanie-gateway", "static_configs": [{"targets": [f"127.0.0.1:{shop.admin_port}"]}]}
+                ],
             }
         )
     )

@@ -17,13 +17,13 @@ from pydantic import Field
 
 from juanie.api.auth import Principal, ProjectAccess, bearer_scheme, require_admin, require_env
 from juanie.api.schemas import Strict
+from juanie.api.sse import with_heartbeat
 from juanie.api.state import AppState, app_state
 from juanie.domain.errors import Conflict, Invalid
 from juanie.domain.rbac import EnvPermission
 from juanie.engines.base import EngineError, EnvRef
 from juanie.store import projects as project_store
 from juanie.store.events import record
-from juanie.web.sse import with_heartbeat
 
 router = APIRouter(tags=["engine"], dependencies=[Depends(bearer_scheme)])
 NAMESPACE = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

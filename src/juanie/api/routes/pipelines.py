@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from juanie.api.auth import ProjectAccess, bearer_scheme, principal, require
 from juanie.api.errors import error_response
 from juanie.api.schemas import ROW_ID_MAX, RowId, Strict
+from juanie.api.sse import with_heartbeat
 from juanie.api.state import AppState, app_state
 from juanie.controllers.pipelines import NAME as PIPELINES
 from juanie.controllers.pipelines import source_repo
@@ -32,7 +33,6 @@ from juanie.store import projects as project_store
 from juanie.store import secrets as secret_store
 from juanie.store.events import record
 from juanie.store.models import PipelineRun, Project, User, WebhookDelivery
-from juanie.web.sse import with_heartbeat
 
 WEBHOOK_SECRET = "juanie.webhook-secret"
 MAX_WEBHOOK_BYTES = 1024 * 1024

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
 
 from juanie.api.auth import ProjectAccess, principal, require, require_env
 from juanie.api.schemas import (
@@ -23,6 +29,7 @@ from juanie.domain.rbac import EnvPermission, Role
 from juanie.store import accounts
 from juanie.store import projects as store
 from juanie.store.events import record
+from juanie.store.models import Environment, Project
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
@@ -30,6 +37,25 @@ router = APIRouter(prefix="/api/projects", tags=["projects"])
 def _nudge(state: AppState, project: str, envs: list[str]) -> None:
     for env in envs:
         state.runner.enqueue(ENV_CONTROLLER, (project, env))
+
+
+def _project_env(s: Session, project: str, env: str) -> tuple[Project, Environment]:
+    """The project and its environment `env`, or NotFound for whichever is missing (the project first)."""
+    found = store.get_project(s, project)
+    return found, store.get_environment(s, found, env)
+
+
+def _change_environment(
+    state: AppState, project: str, env: str, change: Callable[[Session, Project, Environment], object]
+) -> dict[str, object]:
+    """Apply `change` to the environment in one transaction, answer with the environment as it now is, and wake
+    its controller to converge it (the update and delete routes)."""
+    with state.db.session() as s:
+        found, environment = _project_env(s, project, env)
+        change(s, found, environment)
+        result = store.environment_to_dict(environment)
+    _nudge(state, project, [env])
+    return result
 
 
 @router.get("", summary="Projects you can see")
@@ -110,47 +136,55 @@ def update_project(
         return store.project_to_dict(found)
 
 
-def _transition(
-    state: AppState, project: str, target: str, actor: str, reason: str, expect_from: str | None = None
-) -> dict[str, object]:
-    with state.db.session() as s:
-        found = store.get_project(s, project)
-        if expect_from and found.status != expect_from:
-            raise Conflict(f"project {project!r} is {found.status}, not {expect_from}; nothing to {target}")
-        store.transition_project(s, found, target, actor=actor, reason=reason)
-        return store.project_to_dict(found)
+@dataclass(frozen=True)
+class StatusChange:
+    """A request to move a project to another status: which project, who asks, and why (the optional body)."""
+
+    state: AppState
+    project: str
+    actor: str
+    reason: str
+
+    def to(self, target: str, expect_from: str | None = None) -> dict[str, object]:
+        """Move the project to `target`; with `expect_from`, only from that status (else 409 and nothing changes)."""
+        with self.state.db.session() as s:
+            found = store.get_project(s, self.project)
+            if expect_from and found.status != expect_from:
+                raise Conflict(
+                    f"project {self.project!r} is {found.status}, not {expect_from}; nothing to {target}"
+                )
+            store.transition_project(s, found, target, actor=self.actor, reason=self.reason)
+            return store.project_to_dict(found)
+
+
+def _status_change(action: str) -> Any:
+    """A dependency: `require(action)` plus the optional reason, read once for the archive, suspend and resume
+    routes (which differ only in the permission they need and the status they go to)."""
+
+    def read(
+        project: str,
+        body: TransitionIn | None = None,
+        access: ProjectAccess = require(action),
+        state: AppState = Depends(app_state),
+    ) -> StatusChange:
+        return StatusChange(state, project, access.who.username, body.reason if body else "")
+
+    return Depends(read)
 
 
 @router.post("/{project}/archive", summary="Archive a project (read-only from then on)")
-def archive_project(
-    project: str,
-    body: TransitionIn | None = None,
-    access: ProjectAccess = require("project.archive"),
-    state: AppState = Depends(app_state),
-) -> dict[str, object]:
-    return _transition(state, project, "archived", access.who.username, body.reason if body else "")
+def archive_project(change: StatusChange = _status_change("project.archive")) -> dict[str, object]:
+    return change.to("archived")
 
 
 @router.post("/{project}/suspend", summary="Suspend a project (no pipelines or deploys)")
-def suspend_project(
-    project: str,
-    body: TransitionIn | None = None,
-    access: ProjectAccess = require("project.suspend"),
-    state: AppState = Depends(app_state),
-) -> dict[str, object]:
-    return _transition(state, project, "suspended", access.who.username, body.reason if body else "")
+def suspend_project(change: StatusChange = _status_change("project.suspend")) -> dict[str, object]:
+    return change.to("suspended")
 
 
 @router.post("/{project}/resume", summary="Resume a suspended project")
-def resume_project(
-    project: str,
-    body: TransitionIn | None = None,
-    access: ProjectAccess = require("project.suspend"),
-    state: AppState = Depends(app_state),
-) -> dict[str, object]:
-    return _transition(
-        state, project, "active", access.who.username, body.reason if body else "", expect_from="suspended"
-    )
+def resume_project(change: StatusChange = _status_change("project.suspend")) -> dict[str, object]:
+    return change.to("active", expect_from="suspended")
 
 
 @router.get("/{project}/environments", tags=["environments"], summary="The project's environments")
@@ -191,8 +225,7 @@ def get_environment(
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
     with state.db.session() as s:
-        found = store.get_project(s, project)
-        environment = store.get_environment(s, found, env)
+        _, environment = _project_env(s, project, env)
         return store.environment_to_dict(environment) | {
             "status_message": environment.status_message,
             "grants": accounts.list_env_grants(s, environment),
@@ -209,15 +242,8 @@ def update_environment(
     access: ProjectAccess = require_env(EnvPermission.admin),
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
-    with state.db.session() as s:
-        found = store.get_project(s, project)
-        environment = store.get_environment(s, found, env)
-        store.update_environment(
-            s, found, environment, body.model_dump(exclude_none=True), actor=access.who.username
-        )
-        result = store.environment_to_dict(environment)
-    _nudge(state, project, [env])
-    return result
+    updating = partial(store.update_environment, changes=body.model_dump(exclude_none=True), actor=access.who.username)
+    return _change_environment(state, project, env, updating)
 
 
 @router.delete("/{project}/environments/{env}", tags=["environments"], summary="Delete an environment")
@@ -227,15 +253,10 @@ def delete_environment(
     access: ProjectAccess = require_env(EnvPermission.admin),
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
-    with state.db.session() as s:
-        found = store.get_project(s, project)
-        environment = store.get_environment(s, found, env)
-        store.transition_environment(
-            s, found, environment, "deleting", actor=access.who.username, reason="deleted through the API"
-        )
-        result = store.environment_to_dict(environment)
-    _nudge(state, project, [env])
-    return result
+    deleting = partial(
+        store.transition_environment, target="deleting", actor=access.who.username, reason="deleted through the API"
+    )
+    return _change_environment(state, project, env, deleting)
 
 
 @router.get("/{project}/members", tags=["members"], summary="Who has which role on the project")
@@ -298,8 +319,7 @@ def set_grant(
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
     with state.db.session() as s:
-        found = store.get_project(s, project)
-        environment = store.get_environment(s, found, env)
+        found, environment = _project_env(s, project, env)
         user, team = _user_or_team(s, body.user, body.team)
         accounts.set_env_grant(
             s,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from juanie.api.auth import ProjectAccess, require
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from juanie.api.auth import Principal, ProjectAccess, require
 from juanie.api.schemas import SecretIn
 from juanie.api.state import AppState, app_state
 from juanie.domain.errors import Forbidden
@@ -12,26 +16,35 @@ from juanie.domain.rbac import EnvPermission, env_permission
 from juanie.store import accounts
 from juanie.store import projects as store
 from juanie.store import secrets as secret_store
+from juanie.store.models import Environment, Project
 
 router = APIRouter(prefix="/api/projects/{project}/secrets", tags=["secrets"])
 EnvQuery = Query(None, description="environment name; omit for a project-wide secret", max_length=40)
 
 
-def _scope(s, project: str, env: str | None, who, need: EnvPermission):  # type: ignore[no-untyped-def]
-    found = store.get_project(s, project)
-    if env is None:
-        return found, None
-    environment = store.get_environment(s, found, env)
-    user = accounts.get_user(s, who.username)
-    effective = env_permission(
-        accounts.project_role(s, user, found),
-        accounts.env_grants_for(s, user, environment),
-        restricted=environment.deploy_restricted,
-        is_admin=who.is_admin,
-    )
-    if effective < need:
-        raise Forbidden(f"changing secrets of {project}/{env} needs {need.name} on that environment")
-    return found, environment
+@contextmanager
+def _secrets_of(
+    state: AppState, project: str, env: str | None, who: Principal, need: EnvPermission
+) -> Iterator[tuple[Session, Project, Environment | None]]:
+    """A transaction on the secrets of `project`, or of its environment `env` when one is named.
+
+    The route's `require` has checked the project role; an environment's secrets also need `need` on that
+    environment (its grants and deploy restriction count), checked here so every secrets route asks alike.
+    """
+    with state.db.session() as s:
+        found = store.get_project(s, project)
+        environment = None if env is None else store.get_environment(s, found, env)
+        if environment is not None:
+            user = accounts.get_user(s, who.username)
+            effective = env_permission(
+                accounts.project_role(s, user, found),
+                accounts.env_grants_for(s, user, environment),
+                restricted=environment.deploy_restricted,
+                is_admin=who.is_admin,
+            )
+            if effective < need:
+                raise Forbidden(f"changing secrets of {project}/{env} needs {need.name} on that environment")
+        yield s, found, environment
 
 
 @router.get("", summary="Secret names, scopes and versions")
@@ -41,8 +54,7 @@ def list_secrets(
     access: ProjectAccess = require("secrets.read_names"),
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
-    with state.db.session() as s:
-        found, environment = _scope(s, project, env, access.who, EnvPermission.read)
+    with _secrets_of(state, project, env, access.who, EnvPermission.read) as (s, found, environment):
         return {"items": secret_store.list_secrets(s, found, environment)}
 
 
@@ -56,8 +68,7 @@ def set_secret(
     access: ProjectAccess = require("secrets.write"),
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
-    with state.db.session() as s:
-        found, environment = _scope(s, project, env, access.who, EnvPermission.admin)
+    with _secrets_of(state, project, env, access.who, EnvPermission.admin) as (s, found, environment):
         secret = secret_store.set_secret(
             s, state.box, found, environment, name, body.value, actor=access.who.username
         )
@@ -77,7 +88,6 @@ def delete_secret(
     access: ProjectAccess = require("secrets.write"),
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
-    with state.db.session() as s:
-        found, environment = _scope(s, project, env, access.who, EnvPermission.admin)
+    with _secrets_of(state, project, env, access.who, EnvPermission.admin) as (s, found, environment):
         secret_store.delete_secret(s, found, environment, name, actor=access.who.username)
         return {"name": name, "scope": env or "project", "deleted": True}

@@ -12,12 +12,12 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from juanie.api import sse
 from juanie.api.auth import principal
 from juanie.domain import events as kinds
 from juanie.store import accounts
 from juanie.store import events as event_store
 from juanie.store.models import Event, Project
-from juanie.web import sse
 from juanie.web.render import page, render_html, request_locale
 from juanie.web.session import Viewer, require_viewer
 

@@ -9,6 +9,7 @@ what in a project.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,37 @@ def pick_env(scope: Scope, wanted: str) -> EnvScope | None:
     return scope.envs[0] if scope.envs else None
 
 
+@dataclass(frozen=True)
+class EnvFilter:
+    """An Observe page's ``env``, ``service`` and ``range`` query, settled against the project it looks at.
+
+    A range the picker does not offer or an environment the project lacks does not fail the page: it shows the
+    last hour or the first environment and says why. The two complaints are kept apart because a page may rank
+    its own between them (the logs page's unknown level outranks the range, an unknown environment outranks both).
+    """
+
+    env: EnvScope | None
+    service: str
+    rng: ov.TimeRange
+    range_error: str = ""
+    env_error: str = ""
+
+
+def read_env_filter(scope: Scope, env: str, service: str, range_: str, gettext: Callable[[str], str]) -> EnvFilter:
+    """The Metrics and Logs pages' shared reading of their filter form (the Alerts pages filter across projects)."""
+    range_error = ""
+    try:
+        rng = ov.parse_range(range_)
+    except ov.RangeError:
+        rng = ov.parse_range(None)
+        range_error = gettext("Unknown time range %(range)s; showing the last hour.") % {"range": range_[:16]}
+    chosen, env_error = pick_env(scope, env), ""
+    if chosen is None and env:
+        env_error = gettext("Project %(name)s has no environment %(env)s.") % {"name": scope.project, "env": env[:64]}
+        chosen = pick_env(scope, "")
+    return EnvFilter(chosen, service.strip(), rng, range_error, env_error)
+
+
 def _charts(service: Any, project: str, namespace: str, svc: str, rng: ov.TimeRange, now: float) -> dict[str, Any]:
     """Run every chart's queries; a chart whose query fails carries the error instead of lines."""
     backend = service.backend_for(project)
@@ -129,21 +161,11 @@ async def metrics_page(
     scope = await run_in_threadpool(load_scope, request.app.state.juanie.db, viewer.username, name)
     if scope is None:
         return not_found(request, viewer, name)
-    _ = translations(request_locale(request)).gettext
-    error = ""
-    try:
-        rng = ov.parse_range(range_)
-    except ov.RangeError:
-        rng = ov.parse_range(None)
-        error = _("Unknown time range %(range)s; showing the last hour.") % {"range": range_[:16]}
-    chosen = pick_env(scope, env)
-    if chosen is None and env:
-        error = _("Project %(name)s has no environment %(env)s.") % {"name": name, "env": env[:64]}
-        chosen = pick_env(scope, "")
+    chosen = read_env_filter(scope, env, service, range_, translations(request_locale(request)).gettext)
     data: dict[str, Any] = {"charts": [], "services": [], "start": 0.0, "end": 0.0}
-    if chosen is not None:
+    if chosen.env is not None:
         data = await run_in_threadpool(
-            _charts, request.app.state.observe, name, chosen.namespace, service.strip(), rng, time.time()
+            _charts, request.app.state.observe, name, chosen.env.namespace, chosen.service, chosen.rng, time.time()
         )
     has_data = any(c["series"] for c in data["charts"])
     return page(
@@ -153,14 +175,14 @@ async def metrics_page(
         section="observe",
         tab="metrics",
         scope=scope,
-        env=chosen,
-        service=service.strip(),
-        rng=rng,
+        env=chosen.env,
+        service=chosen.service,
+        rng=chosen.rng,
         ranges=list(ov.RANGES),
         formats=ov.FORMATS,
         y_tops=ov.Y_TOPS,
         has_data=has_data,
-        error=error,
-        refresh_seconds=int(min(30.0, max(5.0, rng.seconds / 720))),
+        error=chosen.env_error or chosen.range_error,
+        refresh_seconds=int(min(30.0, max(5.0, chosen.rng.seconds / 720))),
         **data,
     )

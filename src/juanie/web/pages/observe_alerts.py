@@ -9,6 +9,7 @@ viewer sees no controls. ``/alerts`` is the same list across every project the v
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from juanie.controllers import observe_records as records
 from juanie.store import accounts
 from juanie.web import observe_view as ov
 from juanie.web.i18n import translations
-from juanie.web.pages.observe import load_scope
+from juanie.web.pages.observe import Scope, load_scope
 from juanie.web.pages.projects import not_found
 from juanie.web.render import page, request_locale
 from juanie.web.session import Viewer, require_viewer
@@ -51,52 +52,66 @@ def _visible(db: Any, username: str) -> list[str] | None:
         return None if visible is None else sorted(visible)
 
 
-def _filters(severity: str, env: str, service: str) -> dict[str, str]:
-    return {"severity": severity if severity in ov.SEVERITIES else "", "env": env.strip(), "service": service.strip()}
+@dataclass(frozen=True)
+class AlertQuery:
+    """The alerts pages' state tab and filter form; a state or severity the page does not offer reads as none."""
+
+    state: str
+    filters: dict[str, str]
 
 
-def _state(value: str) -> str:
-    return value if value in ov.ALERT_STATES else "active"
+def alert_query(
+    state: str = Query("active", max_length=16),
+    severity: str = Query("", max_length=8),
+    env: str = Query("", max_length=64),
+    service: str = Query("", max_length=63),
+) -> AlertQuery:
+    """One reading of the query for the project and the all-projects alerts pages (a FastAPI dependency).
+
+    ``env`` stays free text: on ``/alerts`` it filters alerts of many projects by label, so it is not settled
+    against one project's environments as on the Metrics and Logs pages.
+    """
+    filters = {
+        "severity": severity if severity in ov.SEVERITIES else "",
+        "env": env.strip(),
+        "service": service.strip(),
+    }
+    return AlertQuery(state if state in ov.ALERT_STATES else "active", filters)
 
 
 @router.get("/projects/{name}/alerts", response_class=HTMLResponse)
 async def alerts_page(
     request: Request,
     name: str,
-    state: str = Query("active", max_length=16),
-    severity: str = Query("", max_length=8),
-    env: str = Query("", max_length=64),
-    service: str = Query("", max_length=63),
+    query: AlertQuery = Depends(alert_query),
     viewer: Viewer = Depends(require_viewer),
 ) -> HTMLResponse:
     db = request.app.state.juanie.db
     scope = await run_in_threadpool(load_scope, db, viewer.username, name)
     if scope is None:
         return not_found(request, viewer, name)
-    return await _alerts_page(request, viewer, [name], scope, state, _filters(severity, env, service))
-
-
-async def _alerts_page(request: Request, viewer: Viewer, projects: list[str] | None, scope: Any, state: str,
-                       filters: dict[str, str]) -> HTMLResponse:  # fmt: skip
-    """One project's alerts (`scope`) or those of every project the viewer sees (`scope` None): one page."""
-    db = request.app.state.juanie.db
-    rows, counts = await run_in_threadpool(_alerts, db, projects, _state(state), filters, time.time())
-    return page(request, "observe_alerts.html", viewer, section="observe", tab="alerts", scope=scope, rows=rows,
-                counts=counts, state=_state(state), f=filters, all_projects=scope is None)  # fmt: skip
+    return await _alerts_page(request, viewer, [name], scope, query)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
 async def all_alerts_page(
     request: Request,
-    state: str = Query("active", max_length=16),
-    severity: str = Query("", max_length=8),
-    env: str = Query("", max_length=64),
-    service: str = Query("", max_length=63),
+    query: AlertQuery = Depends(alert_query),
     viewer: Viewer = Depends(require_viewer),
 ) -> HTMLResponse:
     db = request.app.state.juanie.db
     projects = await run_in_threadpool(_visible, db, viewer.username)
-    return await _alerts_page(request, viewer, projects, None, state, _filters(severity, env, service))
+    return await _alerts_page(request, viewer, projects, None, query)
+
+
+async def _alerts_page(
+    request: Request, viewer: Viewer, projects: list[str] | None, scope: Scope | None, query: AlertQuery
+) -> HTMLResponse:
+    """One project's alerts (`scope`) or those of every project the viewer sees (`scope` None): one page."""
+    db = request.app.state.juanie.db
+    rows, counts = await run_in_threadpool(_alerts, db, projects, query.state, query.filters, time.time())
+    return page(request, "observe_alerts.html", viewer, section="observe", tab="alerts", scope=scope, rows=rows,
+                counts=counts, state=query.state, f=query.filters, all_projects=scope is None)  # fmt: skip
 
 
 @router.get("/projects/{name}/silences", response_class=HTMLResponse)

@@ -19,7 +19,7 @@ from juanie.domain.rbac import EnvPermission
 from juanie.engines.base import EnvRef
 from juanie.web import observe_view as ov
 from juanie.web.i18n import translations
-from juanie.web.pages.observe import EnvScope, load_scope, pick_env
+from juanie.web.pages.observe import EnvScope, load_scope, read_env_filter
 from juanie.web.pages.projects import not_found
 from juanie.web.render import page, request_locale
 from juanie.web.session import Viewer, require_viewer
@@ -52,32 +52,23 @@ async def logs_page(
     if scope is None:
         return not_found(request, viewer, name)
     _ = translations(request_locale(request)).gettext
-    error = ""
-    try:
-        rng = ov.parse_range(range_)
-    except ov.RangeError:
-        rng = ov.parse_range(None)
-        error = _("Unknown time range %(range)s; showing the last hour.") % {"range": range_[:16]}
+    chosen = read_env_filter(scope, env, service, range_, _)
+    level_error = ""
     if level and level not in LEVELS:
-        error = _("Unknown level %(level)s; showing every level.") % {"level": level[:16]}
+        level_error = _("Unknown level %(level)s; showing every level.") % {"level": level[:16]}
         level = ""
-    chosen = pick_env(scope, env)
-    if chosen is None and env:
-        error = _("Project %(name)s has no environment %(env)s.") % {"name": name, "env": env[:64]}
-        chosen = pick_env(scope, "")
-    allowed = chosen is not None and chosen.permission >= EnvPermission.read
+    allowed = chosen.env is not None and chosen.env.permission >= EnvPermission.read
     engine = state.engine
     has_engine = engine is not None and hasattr(engine, "read_logs")
     lines: list[ov.LogRow] = []
-    if chosen is not None and allowed and has_engine:
-        since = time.time() - rng.seconds
-        found = await run_in_threadpool(_search, engine, name, chosen, service.strip(), level, q, since)
-        lines = ov.log_rows(found)
     tail = ""
-    if chosen is not None and allowed and has_engine:
-        params = {"follow": "1", "service": service.strip(), "level": level, "q": q}
-        tail = f"/api/projects/{name}/environments/{chosen.name}/logs?" + urlencode({k: v for k, v in params.items()
-                                                                                     if v})  # fmt: skip
+    if chosen.env is not None and allowed and has_engine:
+        since = time.time() - chosen.rng.seconds
+        found = await run_in_threadpool(_search, engine, name, chosen.env, chosen.service, level, q, since)
+        lines = ov.log_rows(found)
+        params = {"follow": "1", "service": chosen.service, "level": level, "q": q}
+        query = urlencode({k: v for k, v in params.items() if v})
+        tail = f"/api/projects/{name}/environments/{chosen.env.name}/logs?{query}"
     return page(
         request,
         "observe_logs.html",
@@ -85,17 +76,17 @@ async def logs_page(
         section="observe",
         tab="logs",
         scope=scope,
-        env=chosen,
+        env=chosen.env,
         allowed=allowed,
         has_engine=has_engine,
-        service=service.strip(),
+        service=chosen.service,
         level=level,
         q=q,
-        rng=rng,
+        rng=chosen.rng,
         ranges=list(ov.RANGES),
         levels=LEVELS,
         lines=lines,
         limit=LIMIT,
         tail_url=tail,
-        error=error,
+        error=chosen.env_error or level_error or chosen.range_error,
     )

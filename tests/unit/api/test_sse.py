@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from juanie.web import sse
+from juanie.api import sse
 
 
 def test_format_message_splits_lines_and_carries_the_id() -> None:

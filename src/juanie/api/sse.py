@@ -1,5 +1,8 @@
 """Server-sent events: the wire format (pure) and a bounded polling loop that feeds a stream.
 
+Both faces stream with it (the API's `follow` endpoints and the UI's live views), so it lives with the API, the
+layer the web pages already build on.
+
 The UI's live views poll the database by id cursor on the server side, once a second, and push what is new. A
 stream lives at most `max_seconds`; the browser's EventSource then reconnects by itself and sends
 `Last-Event-ID`, so nothing is lost and no connection is held forever.
