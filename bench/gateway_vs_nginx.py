@@ -5,7 +5,9 @@ for both). In front of it: the gateway (uvloop + httptools) and an nginx reverse
 each with the same number of processes: one per core by default (nginx's `worker_processes auto`, the gateway's
 `--workers auto`), or `--workers N` for both. Each proxy is driven with `wrk -t2 -c50 -d10s --latency` on
 127.0.0.1, alternating gateway/nginx for several rounds; the medians are written to
-bench/results/gateway_vs_nginx.json.
+bench/results/gateway_vs_nginx.json, with the CPU time one request costs each proxy (user and system, its
+main process and workers together): on a machine shared with the load generator and the backend, that cost is
+what decides the throughput.
 
 Run: .venv/bin/python bench/gateway_vs_nginx.py [--duration 10] [--rounds 3] [--workers auto|N]
 """
@@ -13,6 +15,7 @@ Run: .venv/bin/python bench/gateway_vs_nginx.py [--duration 10] [--rounds 3] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
@@ -123,6 +127,24 @@ def _gateway(tmp: Path, backend_port: int, workers: int) -> tuple[subprocess.Pop
     return proc, port
 
 
+def _cpu_seconds(proc: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """User and system CPU seconds of a proxy: its main process and every worker it started."""
+    main = psutil.Process(proc.pid)
+    user = system = 0.0
+    for each in (main, *main.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = each.cpu_times()
+            user, system = user + times.user, system + times.system
+    return user, system
+
+
+def _cpu_per_request(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Median CPU microseconds one request cost the proxy: where its throughput goes on a shared machine."""
+    user = statistics.median(r.get("cpu_user_us_per_request", 0.0) for r in runs) if runs else 0.0
+    system = statistics.median(r.get("cpu_sys_us_per_request", 0.0) for r in runs) if runs else 0.0
+    return {"user": round(user, 2), "system": round(system, 2), "total": round(user + system, 2)}
+
+
 def _wrk(port: int, duration: int, threads: int, connections: int) -> tuple[dict[str, float], list[str]]:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
@@ -151,9 +173,11 @@ def main() -> None:
             backend_port, proxy_port = free_port(), free_port()
             procs.append(_nginx(tmp, "backend", _BACKEND.format(port=backend_port, text=BODY), 1, backend_port))
             proxy = _PROXY.format(port=proxy_port, backend=backend_port)
-            procs.append(_nginx(tmp, "proxy", proxy, workers, proxy_port))
+            nginx_proxy = _nginx(tmp, "proxy", proxy, workers, proxy_port)
+            procs.append(nginx_proxy)
             gateway, gateway_port = _gateway(tmp, backend_port, workers)
             procs.append(gateway)
+            proxies = {"gateway": gateway, "nginx": nginx_proxy}
             for name, port in (("gateway", gateway_port), ("nginx", proxy_port)):
                 check = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
                 if check.status_code != 200 or check.text != BODY:
@@ -161,7 +185,12 @@ def main() -> None:
                 _wrk(port, 2, args.threads, args.connections)  # warm-up: pools, caches, JIT-free but still
             for _ in range(args.rounds):
                 for name, port in (("gateway", gateway_port), ("nginx", proxy_port)):
+                    before = _cpu_seconds(proxies[name])
                     result, cmd = _wrk(port, args.duration, args.threads, args.connections)
+                    after = _cpu_seconds(proxies[name])
+                    if result.get("requests"):  # what one request costs the proxy itself, in and out of the kernel
+                        result["cpu_user_us_per_request"] = round((after[0] - before[0]) / result["requests"] * 1e6, 2)
+                        result["cpu_sys_us_per_request"] = round((after[1] - before[1]) / result["requests"] * 1e6, 2)
                     runs[name].append(result)
                     print(f"{name:8s} {result['rps']:10.0f} req/s  p50 {result.get('p50_ms', 0):.3f} ms  "
                           f"p99 {result.get('p99_ms', 0):.3f} ms", flush=True)  # fmt: skip
@@ -179,6 +208,8 @@ def main() -> None:
         "nginx_p50_ms": median("nginx", "p50_ms"),
         "gateway_p99_ms": median("gateway", "p99_ms"),
         "nginx_p99_ms": median("nginx", "p99_ms"),
+        "gateway_cpu_us_per_request": _cpu_per_request(runs["gateway"]),
+        "nginx_cpu_us_per_request": _cpu_per_request(runs["nginx"]),
     }
     result["ratio"] = round(result["gateway_rps"] / result["nginx_rps"], 3) if result["nginx_rps"] else 0.0
     result["p99_delta_ms"] = round(result["gateway_p99_ms"] - result["nginx_p99_ms"], 3)

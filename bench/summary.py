@@ -114,6 +114,14 @@ FIGURES: tuple[Figure, ...] = (
         ("<=", 1.0),
         _nginx("nginx_p99_ms", "ms"),
     ),
+    Figure(
+        "gateway_vs_nginx.json",
+        "gateway CPU per request, user + system",
+        ("gateway_cpu_us_per_request", "total"),
+        "µs",
+        None,
+        lambda doc: f"nginx {_fmt(_get(doc, ('nginx_cpu_us_per_request', 'total')), 'µs')} (same machine, same run)",
+    ),
     Figure("observe.json", "metric ingest (append)", ("ingest", "append_samples_per_second"), "samples/s"),
     Figure(
         "observe.json",
