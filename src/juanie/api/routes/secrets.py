@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from juanie.api.auth import Principal, ProjectAccess, require
@@ -63,7 +63,6 @@ def set_secret(
     project: str,
     name: str,
     body: SecretIn,
-    request: Request,
     env: str | None = EnvQuery,
     access: ProjectAccess = require("secrets.write"),
     state: AppState = Depends(app_state),
