@@ -110,7 +110,9 @@ def add_fault_rule(source: Path, for_: str = "4s") -> None:
     text rather than through a YAML round trip, so the rest of the file stays exactly as the team wrote it."""
     rule = yaml.safe_dump([fault_rule(for_)], sort_keys=False, width=1000)
     path = source / "juanie.yaml"
-    path.write_text(path.read_text().replace("alerts:\n", "alerts:\n" + textwrap.indent(rule, "  "), 1))
+    text = path.read_text()
+    assert "alerts:\n" in text, f"{path} has no alerts: section to put the rule in"
+    path.write_text(text.replace("alerts:\n", "alerts:\n" + textwrap.indent(rule, "  "), 1))
     git(source, "commit", "-qam", "alerts: a fast HighErrorRate")
 
 

@@ -109,7 +109,8 @@ class ServiceProcess:
         process may take it first, answer /health for us, and get our SIGTERM's worth of test wrong.)"""
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.service} exited with {self.proc.returncode}:\n{self.log_text()}")
-        if listening_pids(self.port) is not None and self.proc.pid not in listening_pids(self.port):
+        listeners = listening_pids(self.port)
+        if listeners is not None and self.proc.pid not in listeners:
             return False
         try:
             return self.get("/health").status_code == 200

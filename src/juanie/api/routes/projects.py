@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
@@ -43,19 +38,6 @@ def _project_env(s: Session, project: str, env: str) -> tuple[Project, Environme
     """The project and its environment `env`, or NotFound for whichever is missing (the project first)."""
     found = store.get_project(s, project)
     return found, store.get_environment(s, found, env)
-
-
-def _change_environment(
-    state: AppState, project: str, env: str, change: Callable[[Session, Project, Environment], object]
-) -> dict[str, object]:
-    """Apply `change` to the environment in one transaction, answer with the environment as it now is, and wake
-    its controller to converge it (the update and delete routes)."""
-    with state.db.session() as s:
-        found, environment = _project_env(s, project, env)
-        change(s, found, environment)
-        result = store.environment_to_dict(environment)
-    _nudge(state, project, [env])
-    return result
 
 
 @router.get("", summary="Projects you can see")
@@ -136,55 +118,47 @@ def update_project(
         return store.project_to_dict(found)
 
 
-@dataclass(frozen=True)
-class StatusChange:
-    """A request to move a project to another status: which project, who asks, and why (the optional body)."""
-
-    state: AppState
-    project: str
-    actor: str
-    reason: str
-
-    def to(self, target: str, expect_from: str | None = None) -> dict[str, object]:
-        """Move the project to `target`; with `expect_from`, only from that status (else 409 and nothing changes)."""
-        with self.state.db.session() as s:
-            found = store.get_project(s, self.project)
-            if expect_from and found.status != expect_from:
-                raise Conflict(
-                    f"project {self.project!r} is {found.status}, not {expect_from}; nothing to {target}"
-                )
-            store.transition_project(s, found, target, actor=self.actor, reason=self.reason)
-            return store.project_to_dict(found)
-
-
-def _status_change(action: str) -> Any:
-    """A dependency: `require(action)` plus the optional reason, read once for the archive, suspend and resume
-    routes (which differ only in the permission they need and the status they go to)."""
-
-    def read(
-        project: str,
-        body: TransitionIn | None = None,
-        access: ProjectAccess = require(action),
-        state: AppState = Depends(app_state),
-    ) -> StatusChange:
-        return StatusChange(state, project, access.who.username, body.reason if body else "")
-
-    return Depends(read)
+def _transition(
+    state: AppState, project: str, target: str, actor: str, reason: str, expect_from: str | None = None
+) -> dict[str, object]:
+    with state.db.session() as s:
+        found = store.get_project(s, project)
+        if expect_from and found.status != expect_from:
+            raise Conflict(f"project {project!r} is {found.status}, not {expect_from}; nothing to {target}")
+        store.transition_project(s, found, target, actor=actor, reason=reason)
+        return store.project_to_dict(found)
 
 
 @router.post("/{project}/archive", summary="Archive a project (read-only from then on)")
-def archive_project(change: StatusChange = _status_change("project.archive")) -> dict[str, object]:
-    return change.to("archived")
+def archive_project(
+    project: str,
+    body: TransitionIn | None = None,
+    access: ProjectAccess = require("project.archive"),
+    state: AppState = Depends(app_state),
+) -> dict[str, object]:
+    return _transition(state, project, "archived", access.who.username, body.reason if body else "")
 
 
 @router.post("/{project}/suspend", summary="Suspend a project (no pipelines or deploys)")
-def suspend_project(change: StatusChange = _status_change("project.suspend")) -> dict[str, object]:
-    return change.to("suspended")
+def suspend_project(
+    project: str,
+    body: TransitionIn | None = None,
+    access: ProjectAccess = require("project.suspend"),
+    state: AppState = Depends(app_state),
+) -> dict[str, object]:
+    return _transition(state, project, "suspended", access.who.username, body.reason if body else "")
 
 
 @router.post("/{project}/resume", summary="Resume a suspended project")
-def resume_project(change: StatusChange = _status_change("project.suspend")) -> dict[str, object]:
-    return change.to("active", expect_from="suspended")
+def resume_project(
+    project: str,
+    body: TransitionIn | None = None,
+    access: ProjectAccess = require("project.suspend"),
+    state: AppState = Depends(app_state),
+) -> dict[str, object]:
+    return _transition(
+        state, project, "active", access.who.username, body.reason if body else "", expect_from="suspended"
+    )
 
 
 @router.get("/{project}/environments", tags=["environments"], summary="The project's environments")
@@ -242,8 +216,14 @@ def update_environment(
     access: ProjectAccess = require_env(EnvPermission.admin),
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
-    updating = partial(store.update_environment, changes=body.model_dump(exclude_none=True), actor=access.who.username)
-    return _change_environment(state, project, env, updating)
+    with state.db.session() as s:
+        found, environment = _project_env(s, project, env)
+        store.update_environment(
+            s, found, environment, body.model_dump(exclude_none=True), actor=access.who.username
+        )
+        result = store.environment_to_dict(environment)
+    _nudge(state, project, [env])
+    return result
 
 
 @router.delete("/{project}/environments/{env}", tags=["environments"], summary="Delete an environment")
@@ -253,10 +233,14 @@ def delete_environment(
     access: ProjectAccess = require_env(EnvPermission.admin),
     state: AppState = Depends(app_state),
 ) -> dict[str, object]:
-    deleting = partial(
-        store.transition_environment, target="deleting", actor=access.who.username, reason="deleted through the API"
-    )
-    return _change_environment(state, project, env, deleting)
+    with state.db.session() as s:
+        found, environment = _project_env(s, project, env)
+        store.transition_environment(
+            s, found, environment, "deleting", actor=access.who.username, reason="deleted through the API"
+        )
+        result = store.environment_to_dict(environment)
+    _nudge(state, project, [env])
+    return result
 
 
 @router.get("/{project}/members", tags=["members"], summary="Who has which role on the project")

@@ -65,9 +65,8 @@ class Exchange:
     def start(self) -> None:
         if self.done:
             return
-        plane = self.plane
-        self.deadline = plane.loop.time() + self.route.timeout
-        plane.exchanges.add(self)
+        self.deadline = self.plane.loop.time() + self.route.route.timeout_seconds
+        self.plane.exchanges.add(self)
         self._attempt()
 
     def _attempt(self) -> None:
@@ -81,8 +80,7 @@ class Exchange:
             self._fail(503, "no endpoints for this route")
             return
         self.endpoint = endpoint
-        inflight = plane.inflight
-        inflight[endpoint] = inflight.get(endpoint, 0) + 1
+        plane.inflight_inc(endpoint)
         conn = plane.pool.take(endpoint)
         if conn is not None:
             self._send(conn)
@@ -147,34 +145,33 @@ class Exchange:
             return
         self.interim = False
         self.status = status
-        head_request = req.method == b"HEAD"
-        framing = self._framing = http1.response_head(
+        framing = http1.response_head(
             status,
             headers,
-            head_request=head_request,
+            head_request=req.method == b"HEAD",
             client_http10=req.http10,
             client_keep_alive=req.keep_alive and not self.plane.draining,
             version=self.backend.version,
         )
+        self._framing = framing
         self._out.append(framing.head)
         self.head_sent = True
-        if head_request:
+        self.deadline = self.plane.loop.time() + self.route.route.timeout_seconds
+        if req.method == b"HEAD":
             self._complete(reuse=False)
 
     def response_body(self, data: bytes) -> None:
-        framing = self._framing
-        if framing is not None and not self.done:
-            self._out.append(http1.chunk(data) if framing.chunked_out else data)
+        if self.done or self._framing is None:
+            return
+        self._out.append(http1.chunk(data) if self._framing.chunked_out else data)
 
     def response_complete(self, keep_alive: bool) -> None:
-        """The backend's response ended: send the rest to the client, give the connection back, account."""
         if self.interim:
             self.interim = False
             return
-        framing = self._framing
-        if self.done or framing is None:
+        if self.done or self._framing is None:
             return
-        self._complete(keep_alive and self.req.body_done and not framing.until_eof)
+        self._complete(reuse=keep_alive and self.req.body_done and not self._framing.until_eof)
 
     def upstream_lost(self, reason: str) -> None:
         self.conn = None
@@ -191,12 +188,12 @@ class Exchange:
 
     def flush(self) -> None:
         """Send what the last read from the backend produced in one write (one syscall, not one per piece)."""
-        out = self._out
-        if out:
+        if self._out:
+            out = self._out
             self._out = []
             self.down.write(out[0] if len(out) == 1 else b"".join(out))
-            if self.head_sent and not self.done:  # a body still streaming: the backend is not silent
-                self.deadline = self.plane.loop.time() + self.route.timeout
+            if self.head_sent and not self.done:
+                self.deadline = self.plane.loop.time() + self.route.route.timeout_seconds
 
     def upstream_paused(self, paused: bool) -> None:
         self.down.set_reading(not paused)
@@ -222,29 +219,25 @@ class Exchange:
         if self.head_sent:
             self._abort(504)
         else:
-            self._fail(504, f"the backend did not answer within {self.route.timeout:g}s")
+            self._fail(504, f"the backend did not answer within {self.route.route.timeout_seconds:g}s")
 
     # --- endings -------------------------------------------------------------------------------------------
     def _complete(self, reuse: bool) -> None:
         framing = self._framing
         assert framing is not None
-        out = self._out
         if framing.chunked_out:
-            out.append(http1.LAST_CHUNK)
-        if out:
-            self._out = []
-            self.down.write(out[0] if len(out) == 1 else b"".join(out))
-        conn = self.conn
+            self._out.append(http1.LAST_CHUNK)
+        self.flush()
+        conn, self.conn = self.conn, None
         if conn is not None:
-            self.conn = conn.exchange = None
-            plane = self.plane
-            if reuse and conn.endpoint in plane.table.endpoints:  # not to endpoints being drained
+            conn.exchange = None
+            if reuse and conn.endpoint in self.plane.table.endpoints:  # not to endpoints being drained
                 if conn.paused:
                     conn.set_reading(True)
-                plane.pool.give_back(conn, plane.loop.time())
+                self.plane.pool.give_back(conn, self.plane.loop.time())
             else:
                 conn.close()
-        self._finish(self.status, framing.keep_alive)
+        self._finish(self.status, keep_alive=framing.keep_alive)
 
     def _fail(self, status: int, message: str) -> None:
         """Answer with the gateway's own error (nothing was sent to the client yet)."""
@@ -268,24 +261,16 @@ class Exchange:
             conn.close()
 
     def _release_endpoint(self) -> None:
-        endpoint = self.endpoint
-        if endpoint is not None:
+        if self.endpoint is not None:
+            self.plane.inflight_dec(self.endpoint)
             self.endpoint = None
-            inflight = self.plane.inflight
-            left = inflight.get(endpoint, 0) - 1
-            if left > 0:
-                inflight[endpoint] = left
-            else:
-                inflight.pop(endpoint, None)
 
     def _finish(self, status: int, keep_alive: bool) -> None:
         self.done = True
+        self.plane.exchanges.discard(self)
+        self.req.exchange = None  # break the request <-> exchange cycle: freed by refcount, not by the GC
+        self._release_endpoint()
         plane = self.plane
-        plane.exchanges.discard(self)
-        req = self.req
-        req.exchange = None  # break the request <-> exchange cycle: freed by refcount, not by the GC
-        if self.endpoint is not None:
-            self._release_endpoint()
         now = plane.loop.time()
-        plane.stats.record(self.backend.key, status, now - req.started, now + plane.wall_offset)
-        self.down.finish(req, keep_alive)
+        plane.stats.record(self.backend.key, status, now - self.req.started, now + plane.wall_offset)
+        self.down.finish(self.req, keep_alive)

@@ -17,13 +17,7 @@ import httptools
 from juanie.engines.local.gateway import http1
 from juanie.engines.local.gateway.exchange import Exchange
 from juanie.engines.local.gateway.signals import TrafficStats
-from juanie.engines.local.gateway.table import (
-    CompiledBackend,
-    CompiledRoute,
-    RouteTable,
-    choose_backend,
-    forced_track,
-)
+from juanie.engines.local.gateway.table import CompiledRoute, RouteTable, choose_backend, forced_track
 from juanie.engines.local.gateway.upstream import ConnectionPool
 
 
@@ -51,6 +45,16 @@ class DataPlane:
 
     def inflight_of(self, endpoint: str) -> int:
         return self.inflight.get(endpoint, 0)
+
+    def inflight_inc(self, endpoint: str) -> None:
+        self.inflight[endpoint] = self.inflight.get(endpoint, 0) + 1
+
+    def inflight_dec(self, endpoint: str) -> None:
+        left = self.inflight.get(endpoint, 0) - 1
+        if left > 0:
+            self.inflight[endpoint] = left
+        else:
+            self.inflight.pop(endpoint, None)
 
     def next_rr(self) -> int:
         self._rr += 1
@@ -98,31 +102,20 @@ class DataPlane:
         if match is None:
             down.respond(req, 404, "no route for host/path")
             return
-        route, path = match
+        route = match.route
         backend = route.only
         if backend is None:
             track = None
             if route.header_rules or route.cookie_rules:
                 track = forced_track(route, dict(req.headers))
             backend = choose_backend(route, track, random.random())
-            if backend is None:
-                spec = route.route
-                self.stats.record((spec.env, spec.service, ""), 503, self.loop.time() - req.started, _now())
-                down.respond(req, 503, "no endpoints for this route", spec.name)
-                return
-        exchange = req.exchange = Exchange(self, down, req, route, backend, path)
-        if route.faulty:
-            self._inject_fault(down, req, route, backend, exchange)
-        else:
-            exchange.start()
-
-    def _inject_fault(
-        self, down: DownstreamProtocol, req: Request, route: CompiledRoute, backend: CompiledBackend, exchange: Exchange
-    ) -> None:
-        """The route's fault injection: abort a share of requests with a status, or delay them."""
+        if backend is None:
+            spec = route.route
+            self.stats.record((spec.env, spec.service, ""), 503, self.loop.time() - req.started, _now())
+            down.respond(req, 503, "no endpoints for this route", spec.name)
+            return
         fault = route.route.fault
         if fault.abort_percent and random.random() * 100 < fault.abort_percent:
-            req.exchange = None
             spec = route.route
             self.stats.record(
                 (spec.env, spec.service, backend.backend.version),
@@ -131,7 +124,9 @@ class DataPlane:
                 _now(),
             )
             down.respond(req, fault.abort_status, "fault injected", spec.name)
-        elif fault.delay_ms:
+            return
+        exchange = req.exchange = Exchange(self, down, req, route, backend, match.path)
+        if fault.delay_ms:
             self.loop.call_later(fault.delay_ms / 1000, exchange.start)
         else:
             exchange.start()
@@ -223,14 +218,13 @@ class DownstreamProtocol(asyncio.Protocol):
         if self.current is not None and self.current.exchange is not None:
             self.current.exchange.downstream_paused(False)
 
-    # httptools callbacks (no on_message_begin: every request starts with its URL, one callback less per request)
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.parsing = Request()
+
     def on_url(self, url: bytes) -> None:
-        req = self.parsing
-        if req is None:
-            req = self.parsing = Request()
-            req.target = url
-        else:  # the URL arrived in pieces
-            req.target += url
+        assert self.parsing is not None
+        self.parsing.target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         req = self.parsing

@@ -41,7 +41,6 @@ class Series:
     duration_sum: float = 0.0
     ring: list[_Slot | None] = field(default_factory=lambda: [None] * RING_SECONDS)
     last_second: int = 0
-    current: _Slot | None = None  # the ring slot of `last_second`: most requests land in the same second
 
 
 @dataclass(frozen=True)
@@ -188,19 +187,6 @@ def quantile(q: float, bounds: tuple[float, ...], counts: list[int]) -> float | 
     return bounds[-1]
 
 
-def _enter_second(series: Series, second: int) -> _Slot:
-    """The ring slot for `second`, emptied if it still holds an older second (the ring wrapped around)."""
-    index = second % RING_SECONDS
-    slot = series.ring[index]
-    if slot is None:
-        slot = series.ring[index] = _Slot(buckets=[0] * (len(LATENCY_BUCKETS) + 1))
-    if slot.second != second:
-        slot.second, slot.requests, slot.errors = second, 0, 0
-        slot.buckets[:] = [0] * len(slot.buckets)
-    series.last_second = second
-    return slot
-
-
 class TrafficStats:
     """All series of one gateway process. Not thread-safe: it lives on the event loop."""
 
@@ -212,19 +198,22 @@ class TrafficStats:
         series = self.series.get(key)
         if series is None:
             series = self.series[key] = Series()
-        codes = series.codes
-        codes[code] = codes.get(code, 0) + 1
+        series.codes[code] = series.codes.get(code, 0) + 1
         index = bisect_left(LATENCY_BUCKETS, seconds)
         series.buckets[index] += 1
         series.duration_sum += seconds
         second = int(now)
-        slot = series.current
-        if slot is None or slot.second != second:
-            slot = series.current = _enter_second(series, second)
+        slot = series.ring[second % RING_SECONDS]
+        if slot is None:
+            slot = series.ring[second % RING_SECONDS] = _Slot(buckets=[0] * (len(LATENCY_BUCKETS) + 1))
+        if slot.second != second:
+            slot.second, slot.requests, slot.errors = second, 0, 0
+            slot.buckets[:] = [0] * len(slot.buckets)
         slot.requests += 1
         if code >= 500:
             slot.errors += 1
         slot.buckets[index] += 1
+        series.last_second = second
 
     def window(self, key: SeriesKey, window: float, now: float) -> WindowSignals:
         """Sum the last `window` seconds (clamped to the ring) of one series, including the current second."""

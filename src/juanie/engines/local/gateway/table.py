@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
-from typing import NamedTuple
 
 from juanie.engines.local.gateway.routes import Backend, Route
 
@@ -32,16 +30,12 @@ class CompiledRoute:
     header_rules: tuple[tuple[bytes, bytes, str], ...]  # (lower-case header name, value, track)
     cookie_rules: tuple[tuple[str, str, str], ...]  # (cookie name, value, track)
     only: CompiledBackend | None  # the one backend taking all traffic when there is no choice to make
-    timeout: float  # seconds a backend may stay silent (route.timeout_seconds, read per request)
-    faulty: bool  # fault injection is on (abort or delay): the per-request check is one attribute
 
 
-class Match(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Match:
     route: CompiledRoute
     path: bytes  # the path to forward (prefix stripped when the route was found by its prefix)
-
-
-_match = partial(tuple.__new__, Match)  # Match((route, path)) without a Python-level __new__ on the hot path
 
 
 def _compile(route: Route) -> CompiledRoute:
@@ -59,9 +53,7 @@ def _compile(route: Route) -> CompiledRoute:
     cookies = tuple((r.cookie, r.value, r.track) for r in route.match if r.cookie is not None)
     weighted = [b for b in backends if b.weight > 0]
     only = weighted[0] if len(weighted) == 1 and not headers and not cookies else None
-    faulty = bool(route.fault.abort_percent or route.fault.delay_ms)
-    total = sum(b.weight for b in backends)
-    return CompiledRoute(route, backends, total, headers, cookies, only, route.timeout_seconds, faulty)
+    return CompiledRoute(route, backends, sum(b.weight for b in backends), headers, cookies, only)
 
 
 def _under(path: bytes, prefix: bytes) -> bool:
@@ -77,9 +69,6 @@ def strip_prefix(target: bytes, prefix: bytes) -> bytes:
     if not rest or rest[:1] == b"?":
         return b"/" + rest
     return rest
-
-
-_MAX_HOST_MEMO = 1024  # Host headers are chosen by clients: a bounded memo, cleared when full
 
 
 class RouteTable:
@@ -101,7 +90,6 @@ class RouteTable:
         self._by_host = {h: sorted(v, key=lambda p: -len(p[0])) for h, v in by_host.items()}
         self._by_prefix = sorted(by_prefix, key=lambda p: -len(p[0]))
         self.endpoints = frozenset(e for r in routes for b in r.backends for e in b.endpoints)
-        self._host_memo: dict[bytes, list[tuple[bytes, CompiledRoute]] | tuple[()]] = {}  # raw Host -> candidates
 
     def lookup(self, host: bytes, target: bytes) -> Match | None:
         """Find the route for a Host header (port ignored) and a request target; None when nothing matches.
@@ -109,23 +97,19 @@ class RouteTable:
         A route found by host gets the whole path unless one of the host's routes claims a prefix of it (then
         that prefix is stripped); without a host match, the longest path prefix over all routes wins.
         """
-        candidates = self._host_memo.get(host)
-        if candidates is None:  # first time this exact Host header is seen by this table
-            candidates = self._by_host.get(host.split(b":", 1)[0].lower() if host else b"", ())
-            if len(self._host_memo) >= _MAX_HOST_MEMO:
-                self._host_memo.clear()
-            self._host_memo[host] = candidates
+        name = host.split(b":", 1)[0].lower() if host else b""
+        candidates = self._by_host.get(name)
         if candidates:
             for prefix, route in candidates:
-                if prefix and target.startswith(prefix) and _under(target, prefix):
-                    return _match((route, strip_prefix(target, prefix)))
+                if prefix and _under(target, prefix):
+                    return Match(route, strip_prefix(target, prefix))
             for prefix, route in candidates:
                 if not prefix:
-                    return _match((route, target))
-            return _match((candidates[-1][1], target))
+                    return Match(route, target)
+            return Match(candidates[-1][1], target)
         for prefix, route in self._by_prefix:
             if _under(target, prefix):
-                return _match((route, strip_prefix(target, prefix)))
+                return Match(route, strip_prefix(target, prefix))
         return None
 
 
