@@ -173,7 +173,9 @@ def _start_service(service: str, workdir: Path, env: dict[str, str], wait_health
             wait_until(sp.healthy, timeout=30.0, what=f"{service} /health on port {port}")
         except BaseException as exc:
             sp.kill()
-            if "cannot listen" in sp.log_text():
+            log = sp.log_text()
+            # microshop's own message, or uvicorn's: it exits by itself (code 3) when its bind fails at startup
+            if "cannot listen" in log or "address already in use" in log:
                 raise PortTaken(str(exc)) from exc
             raise
     return sp
