@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: up down test lint fmt bench venv services clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/juanie/engines/local/gateway/_fasthttp.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@$(BIN)/python -m pip install --quiet -e '.[dev]'

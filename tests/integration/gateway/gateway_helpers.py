@@ -68,6 +68,7 @@ class GatewayProc:
     admin: str = ""
     token: str = ""
     extra_args: list[str] = field(default_factory=list)
+    fast_path: bool = True  # False: every head through httptools (JUANIE_GATEWAY_FASTPATH=0)
 
     @property
     def url(self) -> str:
@@ -88,6 +89,7 @@ class GatewayProc:
             [sys.executable, "-m", "juanie.engines.local.gateway", "--listen", listen, "--admin", admin,
              "--state", str(self.state_dir), "--log-level", "WARNING", *self.extra_args],
             start_new_session=True,
+            env={**os.environ, "JUANIE_GATEWAY_FASTPATH": "1" if self.fast_path else "0"},
         )  # fmt: skip
         data = wait_until(lambda: info.exists() and json.loads(info.read_text()), timeout=20)
         self.listen, self.admin = data["listen"], data["admin"]

@@ -8,8 +8,12 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from tests.integration.gateway.gateway_helpers import Backend, GatewayProc, route, wait_until
+
+# Each test runs twice: with the gateway's C fast path for plain heads, and with httptools for every head.
+pytestmark = pytest.mark.parametrize("gateway", ["fast path", "httptools"], indirect=True)
 
 
 def _backend(version: str, b: Backend, weight: int = 100, track: str = "stable") -> dict[str, object]:
@@ -19,6 +23,7 @@ def _backend(version: str, b: Backend, weight: int = 100, track: str = "stable")
 def test_routes_by_host_and_by_path_prefix_which_is_stripped(
     gateway: GatewayProc, backends: Callable[..., Backend]
 ) -> None:
+    assert httpx.get(f"{gateway.admin_url}/healthz", timeout=5).json()["fast_path"] is gateway.fast_path
     pay, user = backends("pay"), backends("user")
     resp = gateway.put_routes(
         [

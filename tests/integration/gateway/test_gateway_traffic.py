@@ -7,8 +7,12 @@ from collections import Counter
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from tests.integration.gateway.gateway_helpers import Backend, GatewayProc, free_port, load, route
+
+# Each test runs twice: with the gateway's C fast path for plain heads, and with httptools for every head.
+pytestmark = pytest.mark.parametrize("gateway", ["fast path", "httptools"], indirect=True)
 
 
 def _b(version: str, track: str, weight: int, *backends: Backend, endpoints: list[str] | None = None) -> dict:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from juanie.engines.local.gateway import fast
 from juanie.engines.local.gateway.fleet import Fleet
 from juanie.engines.local.gateway.metrics import GatewayCollector, exposition
 from juanie.engines.local.gateway.routes import (
@@ -74,7 +75,8 @@ class AdminApi:
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if method == "GET" and path == "/healthz":
             return _json(200, {"status": "ok", "pid": os.getpid(), "routes": len(self.fleet.routes),
-                               "workers": [os.getpid(), *self.fleet.pids()]})  # fmt: skip
+                               "workers": [os.getpid(), *self.fleet.pids()],
+                               "fast_path": fast.parse_request is not None})  # fmt: skip
         if method == "GET" and path == "/metrics":
             return 200, "text/plain; version=0.0.4; charset=utf-8", await self._metrics()
         self._authorize(headers)

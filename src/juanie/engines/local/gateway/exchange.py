@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from juanie.engines.local.gateway import http1
+from juanie.engines.local.gateway import fast, http1
 from juanie.engines.local.gateway.table import CompiledBackend, CompiledRoute, pick_endpoint
 
 if TYPE_CHECKING:
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from juanie.engines.local.gateway.upstream import UpstreamConnection
 
 MAX_RETRIES = 2
+_parse_response = fast.parse_response
 _NONE: frozenset[str] = frozenset()
+_PLAIN = {keep: http1.ResponseFraming(b"", False, False, keep) for keep in (True, False)}  # length-framed as is
 
 
 class Exchange:
@@ -115,6 +117,10 @@ class Exchange:
         self.conn = conn
         conn.exchange = self
         req = self.req
+        if req.tail is not None:  # taken by the fast path: the forwarded fields are ready, and there is no body
+            conn.write(b"%s %s HTTP/1.1\r\n%s" % (req.method, self.path, req.tail))
+            self.sending = True
+            return
         head = http1.request_head(req.method, self.path, req.headers, self.down.client_ip, req.chunked)
         if req.body or req.chunked:  # what arrived of the body so far goes out with the head, in one write
             data = [head]
@@ -136,6 +142,45 @@ class Exchange:
             self.conn.write(http1.LAST_CHUNK)
 
     # --- receiving (called by UpstreamConnection) -----------------------------------------------------------
+    def plain_response(self, data: bytes) -> int:
+        """Relay a response whose head the fast path takes; the body bytes still to come, or -1 to use httptools.
+
+        Called with the first bytes of the response. Only Content-Length framed (or bodiless) responses to
+        non-HEAD requests qualify: their head is rewritten in C and the body passes as it is, counted down
+        by the connection (`plain_body`) instead of parsed.
+        """
+        req = self.req
+        if self.head_sent or req.method == b"HEAD":
+            return -1
+        keep_alive = req.keep_alive and not self.plane.draining
+        head = _parse_response(data, self.backend.version, req.http10, keep_alive)  # type: ignore[misc]
+        if head is None:
+            return -1
+        end, self.status, out, length, upstream_keep_alive = head
+        self.head_sent = True
+        self._framing = _PLAIN[keep_alive]
+        have = len(data) - end
+        if have < length:
+            self.down.write(out + data[end:] if have else out)
+            self.deadline = self.plane.loop.time() + self.route.route.timeout_seconds
+            return length - have
+        self.down.write(out + data[end : end + length] if length else out)
+        self._end(reuse=upstream_keep_alive and have == length and req.body_done, keep_alive=keep_alive)
+        return 0
+
+    def plain_body(self, data: bytes, left: int) -> int:
+        """More of a fast-path response body; returns the bytes still to come."""
+        if self.done:
+            return 0
+        if len(data) < left:
+            self.down.write(data)
+            self.deadline = self.plane.loop.time() + self.route.route.timeout_seconds
+            return left - len(data)
+        self.down.write(data[:left] if len(data) > left else data)
+        assert self._framing is not None
+        self._end(reuse=len(data) == left and self.req.body_done, keep_alive=self._framing.keep_alive)
+        return 0
+
     def response_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         req = self.req
         if 100 <= status < 200 and status != 101:
@@ -228,6 +273,10 @@ class Exchange:
         if framing.chunked_out:
             self._out.append(http1.LAST_CHUNK)
         self.flush()
+        self._end(reuse, framing.keep_alive)
+
+    def _end(self, reuse: bool, keep_alive: bool) -> None:
+        """The whole response went to the client: pool or close the backend connection, then account."""
         conn, self.conn = self.conn, None
         if conn is not None:
             conn.exchange = None
@@ -237,7 +286,7 @@ class Exchange:
                 self.plane.pool.give_back(conn, self.plane.loop.time())
             else:
                 conn.close()
-        self._finish(self.status, keep_alive=framing.keep_alive)
+        self._finish(self.status, keep_alive=keep_alive)
 
     def _fail(self, status: int, message: str) -> None:
         """Answer with the gateway's own error (nothing was sent to the client yet)."""

@@ -1,8 +1,10 @@
 """The data plane: client connections, request parsing, and the per-request routing decision.
 
 `DataPlane` holds everything requests share (the current `RouteTable`, the connection pool, in-flight counts
-per endpoint, the traffic statistics). `DownstreamProtocol` parses client requests with httptools and answers
-them in order (pipelined requests queue up); the proxying itself is an `exchange.Exchange`.
+per endpoint, the traffic statistics). `DownstreamProtocol` parses client requests and answers them in order
+(pipelined requests queue up); the proxying itself is an `exchange.Exchange`. Plain heads without a body are
+taken by the C fast path (`fast.parse_request`) in one call; everything else, and everything when the fast
+path is not built, goes through httptools.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections import deque
 
 import httptools
 
-from juanie.engines.local.gateway import http1
+from juanie.engines.local.gateway import fast, http1
 from juanie.engines.local.gateway.exchange import Exchange
 from juanie.engines.local.gateway.signals import TrafficStats
 from juanie.engines.local.gateway.table import CompiledRoute, RouteTable, choose_backend, forced_track
@@ -107,7 +109,8 @@ class DataPlane:
         if backend is None:
             track = None
             if route.header_rules or route.cookie_rules:
-                track = forced_track(route, dict(req.headers))
+                headers = req.headers if req.tail is None else http1.header_fields(req.head)
+                track = forced_track(route, dict(headers))
             backend = choose_backend(route, track, random.random())
         if backend is None:
             spec = route.route
@@ -136,12 +139,19 @@ def _now() -> float:
     return time.time()
 
 
+_parse_request = fast.parse_request
+
+
 class Request:
-    """A parsed request head plus its body as far as it has arrived."""
+    """A parsed request head plus its body as far as it has arrived.
+
+    A request the fast path took has `tail` (its forwarded head after the request line, built in C) and `head`
+    (its raw head, read only when a route matches on headers); its `headers` stay empty.
+    """
 
     __slots__ = (
-        "body", "body_done", "chunked", "discard", "exchange", "headers", "host", "http10", "keep_alive",
-        "method", "started", "target",
+        "body", "body_done", "chunked", "discard", "exchange", "head", "headers", "host", "http10", "keep_alive",
+        "method", "started", "tail", "target",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -157,6 +167,8 @@ class Request:
         self.discard = False
         self.exchange: Exchange | None = None
         self.started = 0.0
+        self.tail: bytes | None = None
+        self.head = b""
 
 
 class DownstreamProtocol(asyncio.Protocol):
@@ -173,6 +185,8 @@ class DownstreamProtocol(asyncio.Protocol):
         self.closed = False
         self.reading_paused = False  # paused because the backend reads the request body slower than it comes
         self.broken = False  # the client sent something unparseable: close after the current response
+        self.fast = _parse_request is not None  # off for good once httptools saw an error or an upgrade
+        self.final = False  # a request that ends the connection was read: nothing after it is
         self._dispatching = False
 
     # asyncio.Protocol
@@ -184,16 +198,24 @@ class DownstreamProtocol(asyncio.Protocol):
         self.plane.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.final and self.parsing is None:
+            return  # bytes after the request that closes the connection are not requests (llhttp agrees)
+        if self.fast and self.parsing is None:  # httptools holds no part of a request: try the fast path
+            data = self._take_plain_heads(data)
+            if not data:
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
+            self.fast = False
             # protocol upgrades (WebSocket, CONNECT) are not proxied: the request was forwarded without its
             # Upgrade header and is answered normally; nothing after it on this connection can be trusted
             for req in (self.current, *self.queue):
                 if req is not None:
                     req.keep_alive = False
         except httptools.HttpParserError:
-            if self.transport is None or self.closed:
+            self.fast = False
+            if self.transport is None or self.closed or (self.final and self.parsing is None):
                 return
             if self.current is None:
                 self.write(http1.error_response(400, "malformed HTTP request", keep_alive=False))
@@ -217,6 +239,39 @@ class DownstreamProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.current is not None and self.current.exchange is not None:
             self.current.exchange.downstream_paused(False)
+
+    def _take_plain_heads(self, data: bytes) -> bytes:
+        """Accept the complete plain requests at the start of `data`; return what is left for httptools."""
+        pos = 0
+        size = len(data)
+        client_ip = self.client_ip
+        assert _parse_request is not None
+        while not self.closed:
+            head = _parse_request(data, pos, client_ip)
+            if head is None:
+                return data[pos:] if pos else data
+            req = Request()
+            req.started = self.plane.loop.time()
+            end, req.method, req.target, req.host, req.tail, req.keep_alive, req.http10 = head
+            req.head = data[pos:end]
+            req.body_done = True
+            self._accept(req)
+            if end >= size or self.final:
+                return b""
+            pos = end
+        return b""
+
+    def _accept(self, req: Request) -> None:
+        """A request head is complete: answer it now, or after the requests ahead of it on this connection."""
+        if not req.keep_alive:
+            self.final = True
+        if self.current is None and not self.queue:  # the common case: nothing pipelined ahead of it
+            self.current = req
+            self.plane.dispatch(self, req)
+        else:
+            self.queue.append(req)
+            if self.current is None:
+                self._next()
 
     # httptools callbacks
     def on_message_begin(self) -> None:
@@ -246,13 +301,7 @@ class DownstreamProtocol(asyncio.Protocol):
         if req.target[:1] != b"/" and b"://" in req.target:  # absolute form: http://host/path
             authority, _, path = req.target.partition(b"://")[2].partition(b"/")
             req.host, req.target = authority, b"/" + path
-        if self.current is None and not self.queue:  # the common case: nothing pipelined ahead of it
-            self.current = req
-            self.plane.dispatch(self, req)
-        else:
-            self.queue.append(req)
-            if self.current is None:
-                self._next()
+        self._accept(req)
 
     def on_body(self, body: bytes) -> None:
         req = self.parsing

@@ -13,6 +13,10 @@ from typing import Protocol
 
 import httptools
 
+from juanie.engines.local.gateway import fast
+
+_fast = fast.parse_response is not None
+
 
 class ResponseSink(Protocol):
     """What a connection reports to while it carries a request (implemented by proxy.Exchange)."""
@@ -23,6 +27,8 @@ class ResponseSink(Protocol):
     def upstream_lost(self, reason: str) -> None: ...
     def upstream_paused(self, paused: bool) -> None: ...
     def flush(self) -> None: ...
+    def plain_response(self, data: bytes) -> int: ...
+    def plain_body(self, data: bytes, left: int) -> int: ...
 
 
 def split_endpoint(endpoint: str) -> tuple[str, int]:
@@ -35,10 +41,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     __slots__ = (
         "_headers",
+        "body_left",
         "closed",
         "endpoint",
         "exchange",
         "idle_since",
+        "parsed",
         "parser",
         "paused",
         "pool",
@@ -55,6 +63,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.paused = False  # reading paused because the client is slower than the backend
         self._headers: list[tuple[bytes, bytes]] = []
+        self.body_left = 0  # bytes of a fast-path response body still to relay
+        self.parsed = False  # httptools carries the current response (the fast path did not take its head)
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,6 +75,15 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         exchange = self.exchange
+        if self.body_left:
+            self.body_left = exchange.plain_body(data, self.body_left)
+            return
+        if _fast and not self.parsed:
+            left = exchange.plain_response(data)
+            if left >= 0:
+                self.body_left = left
+                return
+        self.parsed = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -108,6 +127,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.exchange.response_body(body)
 
     def on_message_complete(self) -> None:
+        self.parsed = False
         if self.exchange is not None:
             self.exchange.response_complete(self.parser.should_keep_alive())
 
