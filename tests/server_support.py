@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -81,8 +82,14 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, port: int | 
                              "--data-dir", str(data_dir)], env=full_env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     server = Server(data_dir, port, proc, extra_env=env or {})
-    wait_until(lambda: proc.poll() is None and httpx.get(server.url + "/readyz").status_code == 200, timeout=60,
-               message="server ready")
+    try:
+        wait_until(lambda: proc.poll() is None and httpx.get(server.url + "/readyz").status_code == 200,
+                   timeout=60, message="server ready")
+    except BaseException:  # a server that never got ready is not left running behind the failure
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        raise
     server.token = (data_dir / "admin-token").read_text().strip()
     return server
 

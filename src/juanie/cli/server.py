@@ -15,6 +15,7 @@ import typer
 
 from juanie.cli.client import CliError
 from juanie.cli.output import console
+from juanie.malloc_arenas import cap_malloc_arenas
 from juanie.settings import load_settings
 
 
@@ -51,6 +52,7 @@ def _wait_ready(url: str, timeout: float, proc: subprocess.Popen[bytes] | None =
 
 
 def serve_foreground(host: str, port: int, data_dir: Path) -> None:
+    cap_malloc_arenas()  # before the server's threads start (see juanie.malloc_arenas)
     import uvicorn
 
     from juanie.api.app import create_app
