@@ -150,7 +150,7 @@ class Exchange:
         by the connection (`plain_body`) instead of parsed.
         """
         req = self.req
-        if self.head_sent or req.method == b"HEAD":
+        if req.method == b"HEAD":  # the head announces a body that never comes: httptools knows that
             return -1
         keep_alive = req.keep_alive and not self.plane.draining
         head = _parse_response(data, self.backend.version, req.http10, keep_alive)  # type: ignore[misc]
@@ -170,8 +170,6 @@ class Exchange:
 
     def plain_body(self, data: bytes, left: int) -> int:
         """More of a fast-path response body; returns the bytes still to come."""
-        if self.done:
-            return 0
         if len(data) < left:
             self.down.write(data)
             self.deadline = self.plane.loop.time() + self.route.route.timeout_seconds
