@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml setup.py src/juanie/engines/local/gateway/_fasthttp.c
 
 venv: $(STAMP)
 
+# The demo's source repository lives outside the data directory, in a directory the server lets admins use as a
+# local repository (JUANIE_LOCAL_REPO_ROOTS; nothing is allowed by default).
+DEMO_DIR ?= $(CURDIR)/.juanie-demo
+
 up: $(STAMP)
-	@$(BIN)/juanie up
-	@$(BIN)/juanie demo up
+	@JUANIE_LOCAL_REPO_ROOTS="$(DEMO_DIR)$${JUANIE_LOCAL_REPO_ROOTS:+:$$JUANIE_LOCAL_REPO_ROOTS}" $(BIN)/juanie up
+	@JUANIE_DEMO_DIR="$(DEMO_DIR)" $(BIN)/juanie demo up
 
 down: $(STAMP)
 	@$(BIN)/juanie down
@@ -49,4 +53,4 @@ bench: $(STAMP) services
 	  $(BIN)/python bench/summary.py; exit $$status
 
 clean:
-	rm -rf $(VENV) .juanie .pytest_cache .ruff_cache
+	rm -rf $(VENV) .juanie .juanie-demo .pytest_cache .ruff_cache

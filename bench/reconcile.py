@@ -254,7 +254,8 @@ def main() -> None:
     machine = machine_info()
     base = Path(tempfile.mkdtemp(prefix="juanie-bench-reconcile-"))
     data = base / "data"
-    settings = Settings(data_dir=data, database_url=sqlite_url(data), engine="none", lease_seconds=10.0)
+    settings = Settings(data_dir=data, database_url=sqlite_url(data), engine="none", lease_seconds=10.0,
+                        local_repo_roots=(base,))  # the fleet's sources live beside the data directory
     app = create_app(settings)
     engine = CountingEngine()
     names = [f"fleet-{i:04d}" for i in range(args.projects)]

@@ -122,6 +122,22 @@ FIGURES: tuple[Figure, ...] = (
         None,
         lambda doc: f"nginx {_fmt(_get(doc, ('nginx_cpu_us_per_request', 'total')), 'µs')} (same machine, same run)",
     ),
+    Figure(
+        "sandbox_cost.json",
+        "sandbox: extra time per process start",
+        ("process_start", "delta_ms"),
+        "ms",
+        ("<=", 50.0),
+        lambda doc: f"unsandboxed start {_fmt(_get(doc, ('process_start', 'plain_ms_median')), 'ms')} (same run)",
+    ),
+    Figure(
+        "sandbox_cost.json",
+        "sandbox: microshop pipeline run, sandboxed / unsandboxed",
+        ("pipeline_run", "ratio"),
+        "×",
+        ("<=", 1.10),
+        lambda doc: f"unsandboxed {_fmt(_get(doc, ('pipeline_run', 'unsandboxed_seconds_median')), 's')} (same run)",
+    ),
     Figure("observe.json", "metric ingest (append)", ("ingest", "append_samples_per_second"), "samples/s"),
     Figure(
         "observe.json",

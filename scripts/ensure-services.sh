@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Make sure what the tests need is on this machine: PostgreSQL answering on 127.0.0.1:5432 and the Debian tools the
-# integration tests drive (kubectl, promtool, amtool, nginx, wrk, git). Installs with apt-get only what is missing.
+# integration tests drive (bubblewrap for the sandbox, promtool, amtool, nginx, wrk, git). Installs with apt-get only what is missing.
 set -euo pipefail
 
 need_apt=()
 command -v git >/dev/null || need_apt+=(git)
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v useradd >/dev/null || [ -x /usr/sbin/useradd ] || need_apt+=(passwd)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v amtool >/dev/null || need_apt+=(prometheus-alertmanager)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)

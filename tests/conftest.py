@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,9 @@ from tests.support import free_port, wait_until  # noqa: F401  (re-exported for 
 # Servers under test run without an engine unless a test asks for one (with its own free gateway ports), so that
 # no test starts a gateway on the default port or leaves one behind.
 os.environ["JUANIE_ENGINE"] = "none"
+# Tests keep source repositories under the temporary directory (tmp_path); servers and in-process apps they start
+# may use local repositories there as admins. The default (no local repositories at all) stays the server's own.
+os.environ["JUANIE_LOCAL_REPO_ROOTS"] = os.path.realpath(tempfile.gettempdir())
 
 PG_ADMIN_URL = os.environ.get("JUANIE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from tests.server_support import Server, git
 from tests.support import wait_until
 
@@ -35,11 +37,39 @@ def release(server: Server, ref: str = "") -> str:
     return done["commit"][:12]
 
 
+REVIEWER, REVIEWER_PASSWORD = "reviewer", "reviewer-password-1"
+_reviewer_tokens: dict[str, str] = {}
+
+
+def reviewer_token(server: Server, project: str = "microshop", env: str = "prod") -> str:
+    """A second person who may approve `env` (four eyes: the requester of a required approval cannot): a
+    maintainer of the project with an explicit deploy grant there (prod's deploys are restricted)."""
+    if server.url not in _reviewer_tokens:
+        server.ok("POST", "/api/users", json={"username": REVIEWER, "password": REVIEWER_PASSWORD})
+        login = httpx.post(server.url + "/api/auth/login", auth=(REVIEWER, REVIEWER_PASSWORD),
+                           json={"token_name": "review"})
+        assert login.status_code == 200, login.text
+        _reviewer_tokens[server.url] = login.json()["token"]
+    server.ok("PUT", f"/api/projects/{project}/members", json={"user": REVIEWER, "role": "maintainer"})
+    server.ok("PUT", f"/api/projects/{project}/environments/{env}/grants",
+              json={"user": REVIEWER, "permission": "deploy"})
+    return _reviewer_tokens[server.url]
+
+
+def approve_deployment(server: Server, dep: dict, reason: str = "ok") -> dict:
+    """Approve as the requester where that is allowed, as a second person where the approval is required."""
+    required = (dep.get("approval") or {}).get("mode") == "required"
+    token = reviewer_token(server, dep["project"], dep["environment"]) if required else None
+    response = server.api("POST", f"/api/deployments/{dep['id']}/approve", token=token, json={"reason": reason})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def deploy(server: Server, env: str, release: str, approve: bool = False) -> dict:
     dep = server.ok("POST", "/api/projects/microshop/deploy", json={"env": env, "release": release,
                                                                     "reason": "test"})
     if approve:
-        server.ok("POST", f"/api/deployments/{dep['id']}/approve", json={"reason": "ok"})
+        approve_deployment(server, dep)
     return dep
 
 

@@ -1,5 +1,6 @@
 """Shared by the observe tests (unit, integration and e2e): polling with a deadline, a real HTTP receiver on
-127.0.0.1, and the fast HighErrorRate rule with the gateway fault that fires it."""
+127.0.0.1 (and the allow-list that lets the server reach it), and the fast HighErrorRate rule with the gateway fault
+that fires it."""
 
 from __future__ import annotations
 
@@ -34,6 +35,19 @@ def _wait_until(predicate: Callable[[], object], timeout: float = 15.0, message:
 @pytest.fixture
 def wait_until() -> Callable[..., object]:
     return _wait_until
+
+
+# Receivers, SMTP servers and Prometheus in these tests listen on 127.0.0.1, which a user's URL may not reach unless
+# the administrator allows it (juanie.egress): a test server gets this in its environment. A CIDR, so a receiver
+# started after the server is reachable too, while the server's own ports stay refused.
+LOOPBACK_ALLOWED = {"JUANIE_ALLOWED_PRIVATE_URLS": "127.0.0.1/32"}
+
+
+@pytest.fixture
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same allow-list for notifiers and Prometheus backends built inside the test process."""
+    for name, value in LOOPBACK_ALLOWED.items():
+        monkeypatch.setenv(name, value)
 
 
 @dataclass

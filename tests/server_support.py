@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from tests.support import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 MICROSHOP = ROOT / "examples" / "microshop"
+TEST_REPO_ROOTS = os.path.realpath(tempfile.gettempdir())
+"""Where tests keep source repositories (pytest's tmp_path, benches' mkdtemp): the servers they start may use local
+repositories there as admins (JUANIE_LOCAL_REPO_ROOTS; a server's default allows none)."""
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -77,6 +81,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, port: int | 
     port = port or free_port()
     full_env = {**os.environ, "JUANIE_LOG_LEVEL": "INFO", **(env or {})}
     full_env.pop("JUANIE_DATA_DIR", None)
+    full_env.setdefault("JUANIE_LOCAL_REPO_ROOTS", TEST_REPO_ROOTS)
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen([sys.executable, "-m", "juanie.cli.main", "up", "--foreground", "--port", str(port),
                              "--data-dir", str(data_dir)], env=full_env, stdout=log, stderr=subprocess.STDOUT,

@@ -25,6 +25,11 @@ class Settings:
     gateway_port: int = 8480
     gateway_admin_port: int = 8481
     api_threads: int = 8  # threads for request handlers (see api.app: fewer threads, less GIL convoy)
+    max_body_bytes: int = 1024 * 1024  # largest request body (api.body_limit)
+    max_webhook_body_bytes: int = 25 * 1024 * 1024  # largest body on /api/hooks/... (GitHub's own cap)
+    webhook_reject_burst: int = 10  # refused push webhooks per (project, client) before 429 (api.webhook_guard)
+    webhook_reject_per_minute: float = 10.0  # ...and how fast that allowance refills
+    local_repo_roots: tuple[Path, ...] = ()  # where admins may point repo_url/gitops_url on disk (gitops.locations)
 
     @property
     def gateway_url(self) -> str:
@@ -69,4 +74,11 @@ def load_settings(
         gateway_port=int(env.get("JUANIE_GATEWAY_PORT", 8480)),
         gateway_admin_port=int(env.get("JUANIE_GATEWAY_ADMIN_PORT", 8481)),
         api_threads=max(1, int(env.get("JUANIE_API_THREADS", 8))),
+        max_body_bytes=max(1, int(env.get("JUANIE_MAX_BODY_BYTES", 1024 * 1024))),
+        max_webhook_body_bytes=max(1, int(env.get("JUANIE_MAX_WEBHOOK_BODY_BYTES", 25 * 1024 * 1024))),
+        webhook_reject_burst=max(1, int(env.get("JUANIE_WEBHOOK_REJECT_BURST", 10))),
+        webhook_reject_per_minute=max(0.01, float(env.get("JUANIE_WEBHOOK_REJECT_PER_MINUTE", 10.0))),
+        local_repo_roots=tuple(
+            Path(p).resolve() for p in env.get("JUANIE_LOCAL_REPO_ROOTS", "").split(os.pathsep) if p.strip()
+        ),
     )

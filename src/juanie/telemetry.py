@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# The bounded label values of juanie_webhook_rejected_total (api/webhook_guard.py refuses with exactly these).
+WEBHOOK_REJECT_REASONS = (
+    "no_signature",
+    "malformed_signature",
+    "bad_signature",
+    "replayed",
+    "invalid_payload",
+    "too_large",
+    "rate_limited",
+)
+
 
 class ServerMetrics:
     def __init__(self) -> None:
@@ -51,3 +62,19 @@ class ServerMetrics:
             ["server"],
             registry=self.registry,
         )
+        self.login_attempts = Counter(
+            "juanie_login_attempts_total",
+            "Password logins by result: succeeded, failed, or locked (refused by the lockout without a check).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhook_rejected = Counter(
+            "juanie_webhook_rejected_total",
+            "Push webhook deliveries refused, by reason (rate_limited: refused by the rate limit, unchecked).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for result in ("succeeded", "failed", "locked"):
+            self.login_attempts.labels(result)
+        for reason in WEBHOOK_REJECT_REASONS:
+            self.webhook_rejected.labels(reason)

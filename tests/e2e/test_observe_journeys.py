@@ -28,6 +28,7 @@ from tests.e2e.ui_helpers import screenshot
 from tests.integration.observe_server.procs import kill_under
 from tests.load_support import Load
 from tests.observe_support import (
+    LOOPBACK_ALLOWED,
     add_fault_rule,
     http_receiver,  # noqa: F401  (fixture)
     inject_fault,
@@ -77,6 +78,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         "JUANIE_OBSERVE_RULES_REFRESH": "2",
         "JUANIE_NOTIFY_ATTEMPTS": "1",
         "JUANIE_LOG_LEVEL": "WARNING",
+        **LOOPBACK_ALLOWED,  # the test's receiver listens on 127.0.0.1
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     }
     server = start_server(base / "data", env=env)

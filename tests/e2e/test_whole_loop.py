@@ -34,11 +34,12 @@ import httpx
 import pytest
 
 from juanie.cli.demo_cmds import source_repo
-from tests.delivery_support import final
+from tests.delivery_support import approve_deployment, final
 from tests.e2e.loop_support import Backing, Window, juanie, push, shape_source, unexpected_failures
 from tests.e2e.ui_helpers import screenshot
 from tests.load_support import Load
 from tests.observe_support import (
+    LOOPBACK_ALLOWED,
     http_receiver,  # noqa: F401  (fixture)
     inject_fault,
 )
@@ -99,13 +100,14 @@ def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         "JUANIE_ALERT_GROUP_INTERVAL": "2",
         "JUANIE_OBSERVE_RULES_REFRESH": "2",
         "JUANIE_NOTIFY_ATTEMPTS": "2",
+        **LOOPBACK_ALLOWED,  # the test's receiver listens on 127.0.0.1
     }
     if request.param == "postgresql":
         env["JUANIE_DATABASE_URL"] = request.getfixturevalue("postgres").fresh()
     backing = Backing.create()
     server = start_server(base / "data", env=env)
     try:
-        source = source_repo(server.data_dir)  # `juanie demo`'s own: examples/microshop into the data directory
+        source = source_repo(base / "demo")  # `juanie demo`'s own: examples/microshop, outside the data directory
         shape_source(source, backing)
         register_microshop(server, source, payment_key="sk_e2e_" + backing.name[-10:])
         # Pushes reach Juanie by webhook here; the poller, left at its minute, could race one and claim its commit.
@@ -145,7 +147,8 @@ def _kinds(shop: Shop, subject: str) -> list[str]:
 
 def _baseline(shop: Shop, page: Any) -> str:
     """`juanie demo up`: register-or-reuse, first pipeline, dev live; the board shows dev, staging and prod."""
-    done = juanie(shop.server, shop.gateway_port, "demo", "up", "--data-dir", str(shop.server.data_dir))
+    done = juanie(shop.server, shop.gateway_port, "demo", "up", "--data-dir", str(shop.server.data_dir),
+                  "--demo-dir", str(shop.source.parent))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "dev is live" in done.stdout
     first = shop.get(f"/api/projects/{PROJECT}/releases")["items"]
@@ -209,7 +212,7 @@ def _push_to_dev(shop: Shop) -> tuple[int, str]:
 def _deploy_approved(shop: Shop, env: str, version: str, reason: str) -> int:
     dep = shop.server.ok("POST", f"/api/projects/{PROJECT}/deploy", json={"env": env, "release": version,
                                                                           "reason": reason})
-    shop.server.ok("POST", f"/api/deployments/{dep['id']}/approve", json={"reason": reason})
+    approve_deployment(shop.server, dep, reason)  # prod's required approval: a second person (four eyes)
     return dep["id"]
 
 
@@ -310,7 +313,7 @@ def _prod_canary(shop: Shop, version: str, previous: str) -> None:
     held = wait_until(lambda: (d := shop.get(f"/api/deployments/{dep['id']}"))["status"] == "pending" and d,
                       timeout=10, message="prod held at its gate")
     assert held["approval"]["status"] == "requested"
-    shop.server.ok("POST", f"/api/deployments/{dep['id']}/approve", json={"reason": "staging was clean"})
+    approve_deployment(shop.server, dep, "staging was clean")  # not the admin who promoted it (four eyes)
     weights: set[int] = set()
 
     def finished() -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from juanie import __version__
 from juanie.api import errors
 from juanie.api.auth import AuthMiddleware, bearer_scheme
+from juanie.api.body_limit import BodyLimitMiddleware
 from juanie.api.bootstrap import ensure_admin
 from juanie.api.routes import accounts, events, projects, secrets, system
 from juanie.api.routes import delivery as delivery_routes
@@ -32,6 +33,7 @@ from juanie.controllers.pipelines import PipelineContext, PipelineService
 from juanie.controllers.runner import ControllerRunner
 from juanie.controllers.sources import sources_controller
 from juanie.controllers.specs import SpecCache
+from juanie.sandbox import Sandbox
 from juanie.settings import Settings
 from juanie.store.crypto import SecretBox, load_or_create_key
 from juanie.store.db import Database
@@ -97,7 +99,8 @@ def create_app(settings: Settings) -> FastAPI:
         state.db.migrate()
         if ensure_admin(state.db, settings.admin_token_file):
             log.info("created the admin user; its token is in %s", settings.admin_token_file)
-        state.engine = await start_engine(settings, state.db, state.box)
+        await asyncio.to_thread(state.sandbox.log_start)
+        state.engine = await start_engine(settings, state.db, state.box, state.sandbox)
         state.ready = True
         if settings.run_controllers:
             await state.runner.start()
@@ -125,14 +128,18 @@ def create_app(settings: Settings) -> FastAPI:
     box = SecretBox(load_or_create_key(settings.secret_key, settings.secret_key_file))
     runner = ControllerRunner(db, server_id, lease_seconds=settings.lease_seconds, metrics=metrics)
     runner.register(environment_controller(db, settings.data_dir, actor=f"controller:environments@{server_id}"))
-    pipelines = PipelineService(db, box, PipelineContext(settings.data_dir), actor=f"controller:pipelines@{server_id}",
+    sandbox = Sandbox.from_env(hidden=(settings.data_dir,))
+    context = PipelineContext(settings.data_dir, sandbox=sandbox, local_repo_roots=settings.local_repo_roots)
+    pipelines = PipelineService(db, box, context,
+                                actor=f"controller:pipelines@{server_id}",
                                 on_release=lambda project, release: auto_deploy(db, runner, project, release,
                                                                                f"controller:pipelines@{server_id}"))
     runner.register(pipelines.controller())
     runner.register(sources_controller(db, box, pipelines.ctx, f"controller:sources@{server_id}", runner.enqueue))
     app.state.juanie = AppState(settings=settings, db=db, box=box, metrics=metrics, runner=runner,
-                                server_id=server_id, pipelines=pipelines, gitops=GitOpsRepos(settings.data_dir),
-                                specs=SpecCache(db, box, pipelines.ctx))
+                                server_id=server_id, pipelines=pipelines,
+                                gitops=GitOpsRepos(settings.data_dir, local_repo_roots=settings.local_repo_roots),
+                                specs=SpecCache(db, box, pipelines.ctx), sandbox=sandbox)
     state = app.state.juanie
     delivery = DeliveryService(db, state.specs, state.gitops, lambda: state.engine,
                                actor=f"controller:delivery@{server_id}")
@@ -148,5 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
     delivery_routes.install(app)
     _mount_optional_faces(app)
     app.add_middleware(AuthMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       webhook_max_bytes=settings.max_webhook_body_bytes)  # fmt: skip
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

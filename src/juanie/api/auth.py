@@ -11,22 +11,20 @@ from __future__ import annotations
 import base64
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from juanie.api.errors import error_response
-from juanie.domain.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from juanie.domain.errors import Conflict, Forbidden, NotFound, Unauthorized
 from juanie.domain.rbac import PROJECT_ACTIONS, EnvPermission, Role, env_permission, role_allows
 from juanie.store import accounts
 from juanie.store import projects as project_store
-from juanie.store.models import LoginAttempt, User
+from juanie.store.models import User
 
 SESSION_COOKIE = "juanie_session"
 CSRF_COOKIE = "juanie_csrf"
@@ -36,9 +34,6 @@ PUBLIC_PATHS = frozenset(
 )
 SIGNED_PATHS = frozenset({"/api/hooks/git"})  # authenticated by their payload signature, checked by the route
 LOGIN_PATH = "/api/auth/login"
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_CLIENT = 20
-FAILURE_WINDOW = timedelta(minutes=15)
 
 bearer_scheme = HTTPBearer(
     auto_error=False, description="An API token (`juanie login` or Settings → Tokens)."
@@ -211,30 +206,6 @@ def require_env(permission: EnvPermission):  # type: ignore[no-untyped-def]
         return ProjectAccess(who, name, role)
 
     return Depends(check)
-
-
-def check_login_rate(s: Any, username: str, client: str) -> None:
-    since = datetime.now(UTC) - FAILURE_WINDOW
-    failures_user = (
-        s.scalar(
-            select(func.count())
-            .select_from(LoginAttempt)
-            .where(LoginAttempt.username == username, LoginAttempt.ok.is_(False), LoginAttempt.at >= since)
-        )
-        or 0
-    )
-    failures_client = (
-        s.scalar(
-            select(func.count())
-            .select_from(LoginAttempt)
-            .where(LoginAttempt.client == client, LoginAttempt.ok.is_(False), LoginAttempt.at >= since)
-        )
-        or 0
-    )
-    if failures_user >= MAX_FAILURES_PER_USER or failures_client >= MAX_FAILURES_PER_CLIENT:
-        raise RateLimited(
-            "too many failed logins; try again later", retry_after=int(FAILURE_WINDOW.total_seconds())
-        )
 
 
 def parse_basic(header: str) -> tuple[str, str] | None:

@@ -28,7 +28,9 @@ class EnvironmentIn(Strict):
     branches: list[str] = Field(default_factory=list, max_length=50)
     auto_deploy: bool = False
     strategy: Literal["rolling", "blue-green", "canary"] = "rolling"
-    deploy_restricted: bool = False
+    deploy_restricted: bool | None = Field(
+        default=None, description="default: true for prod and for environments whose approval is required"
+    )
 
 
 class EnvironmentPatch(Strict):

@@ -27,6 +27,7 @@ class AppState:
     gitops: Any = None  # juanie.controllers.gitops.GitOpsRepos
     specs: Any = None  # juanie.controllers.specs.SpecCache
     engine: Any = None  # juanie.engines.base.Engine, or None without an engine
+    sandbox: Any = None  # juanie.sandbox.Sandbox: what isolates projects' code on this server
     stop_data_plane: bool = False  # `juanie down`: stop the application processes and the gateway too
 
 

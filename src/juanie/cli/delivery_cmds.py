@@ -39,9 +39,13 @@ def _weights_bar(weights: dict[str, int] | None) -> Text:
 def render_deployment(dep: dict[str, Any]) -> Group:
     head = Text.from_markup(_summary(dep) + (f" · phase {dep['phase']}" if dep.get("phase") else ""))
     parts: list[Any] = [head, _weights_bar(dep.get("weights"))]
-    if dep.get("approval") and dep["approval"]["status"] == "requested":
-        parts.append(Text.from_markup(f"[yellow]waiting for approval ({dep['approval']['mode']})[/yellow] — "
+    approval = dep.get("approval") or {}
+    if approval.get("status") == "requested":
+        parts.append(Text.from_markup(f"[yellow]waiting for approval ({approval['mode']})[/yellow] — "
                                       f"`juanie approve {dep['id']}`"))
+    elif approval.get("status") == "overridden":
+        parts.append(Text(f"approval OVERRIDDEN by {approval.get('decided_by')}: {approval.get('reason')}",
+                          style="bold red"))
     signals = dep.get("signals") or {}
     if signals:
         table = Table(box=None, header_style="bold")
@@ -160,9 +164,20 @@ def _act(dep_id: int, action: str, reason: str) -> None:
 
 
 @command(app, "approve")
-def approve(dep_id: int = typer.Argument(...), reason: str = ReasonOpt) -> None:
-    """Approve a deployment waiting at its environment's gate."""
-    _act(dep_id, "approve", reason)
+def approve(dep_id: int = typer.Argument(...), reason: str = ReasonOpt,
+            override: bool = typer.Option(False, "--override",
+                                          help="owners: let your own deployment through a required approval "
+                                               "without a second person (needs --reason; audited, shown in red)")
+            ) -> None:
+    """Approve a deployment waiting at its environment's gate (a required one by someone other than its requester)."""
+    if not override:
+        _act(dep_id, "approve", reason)
+        return
+    if not reason.strip():
+        raise CliError("an override needs a reason: `juanie approve ID --override --reason \"why\"`")
+    dep = Client.from_environment().post(f"/api/deployments/{dep_id}/override", {"reason": reason})
+    console.print(f"[bold red]! approval overridden[/bold red] by {escape(dep['approval']['decided_by'])}: "
+                  f"{escape(reason)}\n" + _summary(dep))
 
 
 @command(app, "reject")

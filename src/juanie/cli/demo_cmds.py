@@ -26,6 +26,11 @@ app.add_typer(demo_app, name="demo")
 PROJECT = "microshop"
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "microshop"
 DataDirOpt = typer.Option(Path(".juanie"), "--data-dir", envvar="JUANIE_DATA_DIR")
+DemoDirOpt = typer.Option(
+    Path(".juanie-demo"), "--demo-dir", envvar="JUANIE_DEMO_DIR",
+    help="where microshop's source repository lives: outside the data directory, listed in the server's "
+         "JUANIE_LOCAL_REPO_ROOTS (`make up` does both)",
+)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -37,9 +42,12 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def source_repo(data_dir: Path) -> Path:
-    """microshop's source repository, initialised from examples/microshop on first use."""
-    repo = data_dir.resolve() / "demo" / PROJECT
+def source_repo(demo_dir: Path) -> Path:
+    """microshop's source repository under `demo_dir`, initialised from examples/microshop on first use.
+
+    Never inside the data directory: the server refuses a repository there (see gitops.locations).
+    """
+    repo = demo_dir.resolve() / PROJECT
     if (repo / ".git").exists():
         return repo
     if not EXAMPLE.exists():
@@ -54,8 +62,14 @@ def source_repo(data_dir: Path) -> Path:
 def _ensure_project(client: Client, repo: Path) -> None:
     names = {p["name"] for p in client.get("/api/projects")["items"]}
     if PROJECT not in names:
-        client.post("/api/projects", {"name": PROJECT, "repo_url": str(repo), "team": "shop-platform",
-                                      "description": "The example shop: user, product, order, payment."})
+        try:
+            client.post("/api/projects", {"name": PROJECT, "repo_url": str(repo), "team": "shop-platform",
+                                          "description": "The example shop: user, product, order, payment."})
+        except CliError as exc:
+            if "JUANIE_LOCAL_REPO_ROOTS" not in str(exc):
+                raise
+            raise CliError(f"{exc} — start the server with JUANIE_LOCAL_REPO_ROOTS={repo.parent} "
+                           "(`make up` does)") from None
         console.print(f"[green]✓[/green] project {PROJECT} registered (source: {repo})")
     secrets = {s["name"] for s in client.get(f"/api/projects/{PROJECT}/secrets")["items"]}
     if "PAYMENT_API_KEY" not in secrets:
@@ -109,10 +123,10 @@ def _gateway_url(client: Client) -> str:
 
 
 @command(demo_app, "up")
-def demo_up(data_dir: Path = DataDirOpt) -> None:
+def demo_up(data_dir: Path = DataDirOpt, demo_dir: Path = DemoDirOpt) -> None:
     """Register microshop, run its first pipeline and deploy dev (idempotent)."""
     client = Client.from_environment()
-    repo = source_repo(data_dir)
+    repo = source_repo(demo_dir)
     _ensure_project(client, repo)
     version = _build(client, repo)
     if _running(client, "dev") != version:
@@ -133,12 +147,12 @@ def demo_up(data_dir: Path = DataDirOpt) -> None:
 
 
 @command(demo_app, "bad-release")
-def bad_release(data_dir: Path = DataDirOpt,
+def bad_release(demo_dir: Path = DemoDirOpt,
                 failure_rate: float = typer.Option(0.2, help="share of payment requests the bug fails"),
                 rps: float = typer.Option(40.0, help="load sent through the gateway during the rollout")) -> None:
     """Commit a real bug to microshop (payment fails ~20%), build it, and canary it on staging under load."""
     client = Client.from_environment()
-    repo = source_repo(data_dir)
+    repo = source_repo(demo_dir)
     _ensure_project(client, repo)
     good = _build(client, repo)
     if _running(client, "staging") == "":

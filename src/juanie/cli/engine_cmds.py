@@ -41,6 +41,9 @@ def _workloads(status: dict[str, Any], output: Format) -> None:
          states=("health",), empty="no workloads")
     console.print(f"health {styled_state(status['health'])} · sync {status['sync']}"
                   + (f" · revision {status['revision']}" if status.get("revision") else ""))
+    for w in status["workloads"]:
+        if w.get("limits") and w["limits"] != "no resource limits set":
+            console.print(f"[dim]{escape(w['name'])}[/dim] {escape(w['limits'])}")
     for item in status.get("not_enforced", []):
         console.print(f"[yellow]not enforced locally:[/yellow] {item}")
     for item in status.get("drift", []):

@@ -40,6 +40,7 @@ STATE_STYLES = {
     "failed": "red",
     "rolled_back": "red",
     "rejected": "red",
+    "overridden": "bold red",
     "Degraded": "red",
     "deleting": "magenta",
     "suspended": "magenta",

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import typer
 
+from juanie import datadir
 from juanie.cli.client import CliError
 from juanie.cli.output import console
 from juanie.malloc_arenas import cap_malloc_arenas
@@ -52,13 +53,18 @@ def _wait_ready(url: str, timeout: float, proc: subprocess.Popen[bytes] | None =
 
 
 def serve_foreground(host: str, port: int, data_dir: Path) -> None:
+    os.umask(datadir.UMASK)  # whatever the server creates is its owner's alone: files 0600, directories 0700
+    try:  # first of all: one server per data directory (see juanie.datadir); a second one changes nothing
+        lock = datadir.claim(data_dir)
+    except datadir.DataDirBusy as exc:
+        raise CliError(str(exc)) from None
     cap_malloc_arenas()  # before the server's threads start (see juanie.malloc_arenas)
     import uvicorn
 
     from juanie.api.app import create_app
 
     settings = load_settings(data_dir=data_dir, host=host, port=port)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    datadir.make_private(settings.data_dir, settings.database_url)
     logging.basicConfig(
         level=os.environ.get("JUANIE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -83,6 +89,7 @@ def serve_foreground(host: str, port: int, data_dir: Path) -> None:
                 _pid_file(settings.data_dir).unlink()
         except OSError:
             pass
+        os.close(lock)  # released last: the next server may start once this one is gone
 
 
 def up(
@@ -102,9 +109,11 @@ def up(
         return
     pid = _running_pid(data_dir)
     if pid is None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        pid = datadir.holder(data_dir)  # a server whose pid file is gone still holds the directory's lock
+    if pid is None:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         log_path = data_dir / "server.log"
-        with open(log_path, "ab") as log_file:
+        with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log_file:
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -131,10 +140,10 @@ def up(
     else:
         if not _wait_ready(url, 5):
             raise CliError(
-                f"a Juanie server (pid {pid}) runs on {data_dir} but {url} does not answer; "
+                f"a Juanie server (pid {pid or 'unknown'}) runs on {data_dir} but {url} does not answer; "
                 f"`juanie down` first or pick another --port"
             )
-        console.print(f"Juanie is already running (pid {pid}).")
+        console.print(f"Juanie is already running (pid {pid or 'unknown'}).")
     console.print(f"[green]✓[/green] Juanie is up at [bold]{url}[/bold]")
     console.print(f"  admin token: {data_dir / 'admin-token'} (mode 0600)")
     console.print(f"  server log:  {data_dir / 'server.log'}")

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from juanie.controllers.gitops import GitOpsRepos
+from juanie.controllers.namespaces import bind, checked_bind, load_assignment
 from juanie.controllers.runner import Controller, Requeue
 from juanie.controllers.specs import SpecCache
 from juanie.delivery import manifests as mf
@@ -175,7 +176,11 @@ class DeliveryService:
         if ctx.gate == "stop":
             await asyncio.to_thread(self._move, ctx, "cancelled", "approval rejected or expired")
             return None
-        spec = await asyncio.to_thread(self.specs.at_commit, ctx.project, ctx.release.commit_sha)
+        try:
+            spec = await asyncio.to_thread(self._spec, ctx, ctx.release, True)
+        except Conflict as exc:
+            await asyncio.to_thread(self._move, ctx, "cancelled", exc.message)
+            return None
         new = self._render(spec, ctx.env, ctx.release)
         engine = self.engine()
         status = await engine.status(ctx.ref) if engine else None
@@ -198,6 +203,14 @@ class DeliveryService:
                                 gitops_commit=ctx.gitops_commit)
         return Requeue(after=0.05)
 
+    def _spec(self, ctx: _Ctx, release: Release, check: bool = False) -> ProjectSpec:
+        """The release's juanie.yaml bound to this installation: the environment's own namespace, never another
+        project's (`check` refuses a declaration naming one, with the owner; see `controllers.namespaces`)."""
+        spec = self.specs.at_commit(ctx.project, release.commit_sha)
+        if check:
+            return checked_bind(spec, ctx.env, load_assignment(self.db, ctx.project))
+        return bind(spec, ctx.env, ctx.project, ctx.namespace)
+
     def _render(self, spec: ProjectSpec, env: str, release: Release) -> list[dict[str, Any]]:
         images = {svc: a.get("image", "") for svc, a in (release.artifacts or {}).items() if a.get("image")}
         return render_manifests(spec, env, ReleaseRef(release.version, images))
@@ -214,14 +227,14 @@ class DeliveryService:
     async def _step(self, ctx: _Ctx, engine: Engine) -> Requeue | None:
         now = time.time()
         strategy = ctx.state.get("strategy", "rolling")
-        spec = await asyncio.to_thread(self.specs.at_commit, ctx.project, ctx.release.commit_sha)
+        spec = await asyncio.to_thread(self._spec, ctx, ctx.release)
         config = rollout_config(spec, ctx.env, strategy)
         rollout = rollout_from_dict(ctx.state["rollout"])
         rollout, commands_done = self._apply_commands(rollout, ctx.state.get("commands", []), now)
         new = self._render(spec, ctx.env, ctx.release)
         stable = None
         if ctx.previous is not None:
-            prev_spec = await asyncio.to_thread(self.specs.at_commit, ctx.project, ctx.previous.commit_sha)
+            prev_spec = await asyncio.to_thread(self._spec, ctx, ctx.previous)
             stable = self._render(prev_spec, ctx.env, ctx.previous)
         status = await engine.status(ctx.ref)
         if any(c.get("action") == "abort" for c in ctx.state.get("commands", [])):

@@ -15,6 +15,7 @@ import psutil
 from sqlalchemy import select
 
 from juanie.engines.base import EnvRef
+from juanie.sandbox import Sandbox
 from juanie.settings import Settings
 from juanie.store import secrets as secret_store
 from juanie.store.crypto import SecretBox
@@ -49,7 +50,7 @@ def secrets_hook(db: Database, box: SecretBox):  # type: ignore[no-untyped-def]
     return hook
 
 
-async def start_engine(settings: Settings, db: Database, box: SecretBox) -> Any:
+async def start_engine(settings: Settings, db: Database, box: SecretBox, sandbox: Sandbox | None = None) -> Any:
     """The local engine with its gateway (started if not running), or None when the server runs without one."""
     if settings.engine == "none":
         return None
@@ -61,7 +62,8 @@ async def start_engine(settings: Settings, db: Database, box: SecretBox) -> Any:
                                      f"127.0.0.1:{settings.gateway_port}", f"127.0.0.1:{settings.gateway_admin_port}")
     os.environ["JUANIE_GATEWAY_URL"] = settings.gateway_url  # services reach each other through the gateway
     engine = LocalEngine(settings.data_dir / "engine", client, releases_dir=settings.data_dir / "releases",
-                         secrets=secrets_hook(db, box))
+                         secrets=secrets_hook(db, box),
+                         sandbox=sandbox or Sandbox.from_env(hidden=(settings.data_dir,)))
     await engine.start()
     return engine
 

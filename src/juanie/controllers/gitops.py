@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from juanie.gitops import CommitMessage, GitOpsRepo
+from juanie.gitops.locations import RepoLocations
 from juanie.render import ReleaseRef, render_tree
 from juanie.spec import ProjectSpec
 
@@ -18,8 +19,10 @@ _SHARED_PREFIXES = ("base/", "monitoring/", ".github/", "README")
 
 
 class GitOpsRepos:
-    def __init__(self, data_dir: Path, author: tuple[str, str] = ("Juanie", "juanie@localhost")):
+    def __init__(self, data_dir: Path, author: tuple[str, str] = ("Juanie", "juanie@localhost"),
+                 local_repo_roots: tuple[Path, ...] = ()):
         self.root = data_dir / "gitops"
+        self.locations = RepoLocations(data_dir, local_repo_roots)
         self.work_root = data_dir / "gitops-work"
         self.author = author
         self._repos: dict[str, GitOpsRepo] = {}
@@ -29,6 +32,8 @@ class GitOpsRepos:
         return gitops_url or str(self.root / f"{project}.git")
 
     def repo(self, project: str, gitops_url: str = "") -> GitOpsRepo:
+        # A project's own gitops_url is judged at every use (the default, under the data directory, is ours).
+        gitops_url = self.locations.check(gitops_url, field="gitops_url")
         with self._lock:
             repo = self._repos.get(project)
             if repo is None:

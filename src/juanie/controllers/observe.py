@@ -4,6 +4,10 @@ that runs both on the leader.
 ``ObserveService`` owns the embedded store (snapshotted to the data directory and reloaded on start), answers
 queries (or forwards them to a project's Prometheus), and runs two reconcile keys on timers: ``collect`` (gateway,
 processes, scrapes; compaction and snapshots) and ``alerts`` (evaluate, route, send, record).
+
+A project's queries, wherever they come from (API, CLI, pages, its alert rules), only ever see its own series:
+``backend_for(project)`` wraps the backend in ``ScopedBackend``. Connections to users' URLs (channels, a project's
+Prometheus) follow ``egress``.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from juanie.controllers.observe_rules import (
     rules_for_spec,
 )
 from juanie.controllers.runner import Controller, Requeue
+from juanie.egress import EgressPolicy
 from juanie.observe.alerts.config import RuleConfigError, rules_from_config
 from juanie.observe.alerts.model import Alert
 from juanie.observe.alerts.rules import LogLine, LogRule, count_log_lines
 from juanie.observe.metrics.prometheus_backend import PrometheusBackend, QueryBackend
 from juanie.observe.metrics.query import QueryEngine
+from juanie.observe.metrics.scoping import ScopedBackend
 from juanie.observe.metrics.store import MetricStore, SnapshotError
 from juanie.observe.notify.notifier import Notifier
 from juanie.spec import ProjectSpec
@@ -105,14 +111,21 @@ class ObserveConfig:
         return Timing(self.group_wait, self.group_interval, self.repeat_interval)
 
 
+def own_ports(settings: Any) -> list[int]:
+    """The ports this server listens on (API, gateway, gateway admin): never a target of a user's URL."""
+    return [int(getattr(settings, name)) for name in ("port", "gateway_port", "gateway_admin_port")
+            if getattr(settings, name, None)]  # fmt: skip
+
+
 class ObserveService:
-    def __init__(self, state: Any, config: ObserveConfig) -> None:
+    def __init__(self, state: Any, config: ObserveConfig, egress: EgressPolicy | None = None) -> None:
         self.state = state  # juanie.api.state.AppState: db, box, specs, engine (read lazily)
         self.config = config
+        self.egress = egress if egress is not None else EgressPolicy.from_env(own_ports=own_ports(state.settings))
         self.store = MetricStore(config.retention_raw, config.rollup_step, config.retention_rollup, config.max_series)
         self.engine_query = QueryEngine(self.store)
         self.collector = Collector(self.store, config.interval, config.scrape_timeout)
-        self.notifier = Notifier(max_attempts=config.notify_attempts)
+        self.notifier = Notifier(max_attempts=config.notify_attempts, egress=self.egress)
         self.projects: dict[str, ProjectAlerting] = {}
         self.snapshot_path = Path(state.settings.data_dir) / "observe" / "metrics.npz"
         self._prometheus: dict[str, PrometheusBackend] = {}
@@ -171,13 +184,15 @@ class ObserveService:
             await asyncio.to_thread(self.save_snapshot)
 
     def backend_for(self, project: str | None) -> QueryBackend:
-        """The project's Prometheus when it configured one, else the embedded engine."""
+        """The project's Prometheus when it configured one, else the embedded engine; limited to the project's
+        series (``project="<name>"`` enforced in every selector). ``None`` (every project) is for administrators."""
         url = records.observe_settings(self.state.db, project)["prometheus_url"] if project else ""
-        if not url:
-            return self.engine_query
-        if url not in self._prometheus:
-            self._prometheus[url] = PrometheusBackend(url)
-        return self._prometheus[url]
+        backend: QueryBackend = self.engine_query
+        if url:
+            if url not in self._prometheus:
+                self._prometheus[url] = PrometheusBackend(url, egress=self.egress)
+            backend = self._prometheus[url]
+        return ScopedBackend(backend, project) if project else backend
 
     # -- alerting --------------------------------------------------------------------------------------------
     def _spec(self, project: str) -> tuple[ProjectSpec | None, str]:

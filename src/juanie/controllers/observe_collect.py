@@ -3,7 +3,8 @@
 The pure half turns what the engine reports (an ``EnvStatus``) into samples and scrape targets; ``Collector``
 is the edge that reads the engine, the gateway and the services on each round. Labels follow the gateway's
 convention (``env`` is the namespace, ``<project>-<env>``) so one expression means the same on the embedded store
-and on a Prometheus that scrapes the same endpoints.
+and on a Prometheus that scrapes the same endpoints. Every series of a project carries ``project="<name>"`` (the
+gateway's get it from their ``env``), because a project's queries are limited to that label.
 """
 
 from __future__ import annotations
@@ -119,6 +120,20 @@ def scrape_targets(
     return targets
 
 
+def with_project(samples: Sequence[Sample], owners: Mapping[str, str]) -> list[Sample]:
+    """The gateway labels its series by ``env`` (the namespace) only; add the project owning that namespace, so the
+    project's queries (limited to ``project="<name>"``) find its traffic. A namespace no project owns gets no
+    ``project`` label and is seen by administrators only; a ``project`` label already there is not trusted."""
+    out: list[Sample] = []
+    for sample in samples:
+        labels = {k: v for k, v in sample.labels.items() if k != "project"}
+        owner = owners.get(labels.get("env", ""))
+        if owner:
+            labels["project"] = owner
+        out.append(Sample(sample.name, labels, sample.value, sample.ts))
+    return out
+
+
 def _memory(pids: Sequence[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     for pid in pids:
@@ -195,11 +210,14 @@ class Collector:
         self.stats.rounds += 1
         if engine is None:
             return
+        refs = list(engine.env_refs())
         gateway = getattr(engine, "gateway", None)
         if gateway is not None and getattr(gateway, "admin_url", ""):
-            await self._gateway(gateway.admin_url, now)
+            owners = {ns: project for ns, (project, _) in known.items()}
+            owners.update({r.ns: r.project for r in refs if r.ns not in owners and r.project})
+            await self._gateway(gateway.admin_url, now, owners)
         wanted: dict[str, ScrapeTarget] = {}
-        for ref in list(engine.env_refs()):
+        for ref in refs:
             ident = identify(ref.ns, known, ref.project)
             try:
                 status = await engine.status(ref)
@@ -214,11 +232,11 @@ class Collector:
                 wanted[target.url] = target
         await self._scrape_due(wanted, now)
 
-    async def _gateway(self, admin_url: str, now: float) -> None:
+    async def _gateway(self, admin_url: str, now: float, owners: Mapping[str, str]) -> None:
         timeout = min(self.scrape_timeout, self.interval)
         netloc = urlsplit(admin_url).netloc
         target = ScrapeTarget(GATEWAY_JOB, f"{admin_url}/metrics", self.interval, timeout, instance=netloc)
-        await self._scrape_one(target, now)
+        await self._scrape_one(target, now, owners)
         state = self.stats.targets.get(target.url)
         self.stats.gateway_error = (state.last_error or "") if state else ""
 
@@ -233,7 +251,7 @@ class Collector:
         due = [t for url, t in wanted.items() if self.stats.targets.get(url, TargetState(t)).next_due <= now]
         await asyncio.gather(*(self._scrape_one(t, now) for t in due))
 
-    async def _scrape_one(self, target: ScrapeTarget, now: float) -> None:
+    async def _scrape_one(self, target: ScrapeTarget, now: float, owners: Mapping[str, str] | None = None) -> None:
         state = self.stats.targets.get(target.url)
         if state is None or state.target != target:
             state = self.stats.targets[target.url] = TargetState(target)
@@ -247,7 +265,7 @@ class Collector:
         else:
             for name, kind in parsed.types.items():
                 self.store.set_type(name, kind)
-            samples = self._append(parsed.samples)
+            samples = self._append(parsed.samples if owners is None else with_project(parsed.samples, owners))
             state.up, state.last_error = True, None
         state.last_scrape = now
         state.next_due = now + target.interval - 0.001

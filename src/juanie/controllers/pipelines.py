@@ -19,12 +19,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from juanie.controllers.namespaces import as_spec_error, load_assignment, namespace_findings
 from juanie.controllers.runner import Controller, Requeue
 from juanie.gitops import SourceRepo
+from juanie.gitops.locations import RepoLocations
 from juanie.pipeline import Executor, LogStore, StepChange
 from juanie.pipeline.from_spec import pipeline_for
+from juanie.pipeline.logs import ImageGuard
 from juanie.pipeline.package import METADATA
+from juanie.sandbox import Sandbox
 from juanie.spec import SpecError, parse_spec
+from juanie.spec.yamlpos import locate
 from juanie.store import pipelines as run_store
 from juanie.store import projects as project_store
 from juanie.store import secrets as secret_store
@@ -46,6 +51,14 @@ class PipelineContext:
     data_dir: Path
     max_parallel: int = 2
     max_per_project: int = 1
+    sandbox: Sandbox | None = None
+    """Where untrusted steps run; by default one from the environment that hides this data directory."""
+    local_repo_roots: tuple[Path, ...] = ()
+    """Where a project's repository may be a local path (`JUANIE_LOCAL_REPO_ROOTS`; see gitops.locations)."""
+
+    @property
+    def locations(self) -> RepoLocations:
+        return RepoLocations(self.data_dir, self.local_repo_roots)
 
     @property
     def releases_dir(self) -> Path:
@@ -69,7 +82,8 @@ def source_repo(ctx: PipelineContext, db: Database, box: SecretBox, project_name
         url = project.repo_url
     if not url:
         raise ValueError(f"project {project_name!r} has no source repository; set one with --repo")
-    return SourceRepo(url, ctx.sources_dir, credentials=credentials)
+    # Judged again at every use, whoever stored it: git gets the real path of a local repository, or nothing.
+    return SourceRepo(ctx.locations.check(url), ctx.sources_dir, credentials=credentials)
 
 
 class PipelineService:
@@ -78,7 +92,9 @@ class PipelineService:
         self.db, self.box, self.ctx, self.actor = db, box, ctx, actor
         self.on_release = on_release
         self.executor = Executor(ctx.data_dir / "workspaces", ctx.data_dir / "cache", ctx.data_dir / "artifacts",
-                                 max_parallel=ctx.max_parallel, max_per_project=ctx.max_per_project)
+                                 max_parallel=ctx.max_parallel, max_per_project=ctx.max_per_project,
+                                 sandbox=ctx.sandbox or Sandbox.from_env(hidden=(ctx.data_dir,)),
+                                 releases_root=ctx.releases_dir)
         self.logs = LogStore(ctx.data_dir / "logs" / "runs")
         self.active: dict[int, _Active] = {}
         self._recovered = False
@@ -148,6 +164,9 @@ class PipelineService:
             writer = self.logs.writer(str(run_id))
             try:
                 spec = parse_spec(spec_text, "juanie.yaml")
+                given = await asyncio.to_thread(load_assignment, self.db, project_name)
+                if findings := namespace_findings(spec, given):
+                    raise as_spec_error(findings, locate(spec_text))
             except SpecError as exc:
                 writer.write("", "system", f"juanie.yaml at {sha[:12]} is not valid:")
                 for problem in str(exc).splitlines():
@@ -168,10 +187,16 @@ class PipelineService:
                 if state == "running":
                     await asyncio.to_thread(self._to_running, run_id)
 
+            guard = ImageGuard(writer)
             result = await self.executor.run(
-                str(run_id), lambda dest: repo.checkout(sha, dest), pipeline, secrets=secrets, log_sink=writer,
+                str(run_id), lambda dest: repo.checkout(sha, dest), pipeline, secrets=secrets, log_sink=guard,
                 on_step_change=on_step, cancel_event=cancel, project=project_name, on_run_change=on_run)
-            release_id = await asyncio.to_thread(self._complete, run_id, result.state, result.error, result.images)
+            state, error, images = result.state, result.error, result.images
+            if guard.refused:  # an image that carried a secret is never recorded, and no release goes out without it
+                images = {service: image for service, image in images.items() if service not in guard.refused}
+                if state == "succeeded":
+                    state, error = "failed", guard.reason()
+            release_id = await asyncio.to_thread(self._complete, run_id, state, error, images)
             if release_id is not None and self.on_release is not None:
                 await self.on_release(project_name, release_id)
         except asyncio.CancelledError:

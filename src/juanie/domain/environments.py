@@ -2,7 +2,7 @@
 
 Defaults follow the platform contract: dev / staging / prod with replicas 1/2/3, sizes S/M/L, approvals
 none/optional/required, namespace `<project>-<env>`, and branches feature/* + develop → dev, release/* → staging,
-main → prod.
+main → prod. Deploys to prod are restricted (owners and explicit grants only).
 """
 
 from __future__ import annotations
@@ -33,8 +33,14 @@ class EnvironmentDefaults:
 DEFAULT_ENVIRONMENTS: tuple[EnvironmentDefaults, ...] = (
     EnvironmentDefaults("dev", 1, "S", "none", ("feature/*", "develop"), True, 0, strategy="rolling"),
     EnvironmentDefaults("staging", 2, "M", "optional", ("release/*",), False, 1, strategy="canary"),
-    EnvironmentDefaults("prod", 3, "L", "required", ("main",), False, 2, strategy="canary"),
+    EnvironmentDefaults("prod", 3, "L", "required", ("main",), False, 2, deploy_restricted=True, strategy="canary"),
 )
+
+
+def restricted_by_default(name: str, approval: str) -> bool:
+    """Deploys to prod, and to any environment that requires an approval, are restricted unless said otherwise:
+    only owners and the people granted deploy on that environment may deploy there (see `domain.rbac`)."""
+    return name == "prod" or approval == "required"
 
 
 def namespace_for(project: str, env: str) -> str:

@@ -104,7 +104,8 @@ DEPLOYMENT = StateMachine.of(
 APPROVAL = StateMachine.of(
     "approval",
     "requested",
-    {"requested": {"approved", "rejected", "expired"}},
+    # overridden: an owner let a deployment through without a second person (four eyes), with a reason.
+    {"requested": {"approved", "rejected", "expired", "overridden"}},
 )
 
 ALL_MACHINES: tuple[StateMachine, ...] = (PROJECT, ENVIRONMENT, PIPELINE_RUN, DEPLOYMENT, APPROVAL)

@@ -46,6 +46,7 @@ class WorkloadStatus:
     health: Health = "Unknown"
     message: str = ""
     instances: list[dict[str, Any]] = field(default_factory=list)
+    limits: str = ""  # how resources.limits are enforced here, e.g. "limits: memory 256Mi (cgroup v2), cpu 0.5 cores …"
 
 
 @dataclass

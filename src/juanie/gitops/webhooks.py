@@ -1,7 +1,8 @@
 """Push webhooks from GitHub and GitLab: signature checks, payload parsing and replay protection. Pure.
 
-The API route reads the raw body and headers, calls `verify_*`, `parse_push` and `ReplayGuard.admit`, and
-turns a refusal into HTTP 401 plus an event. Nothing here does I/O, so every rule is tested with plain bytes.
+The API route reads the raw body and headers, calls `signature_problem`, `parse_push` and `verify`, and turns a
+refusal into HTTP 401 (api/webhook_guard.py counts and rate-limits refusals). Nothing here does I/O, so every rule
+is tested with plain bytes.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,12 +18,14 @@ from typing import Any, Literal
 
 Provider = Literal["github", "gitlab"]
 _ZERO_SHA = "0" * 40
+_GITHUB_SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
 
 
 class WebhookError(Exception):
     """A webhook Juanie cannot use.
 
-    `code` is machine-readable: `malformed`, `unsupported_event` or `unknown_provider`.
+    `code` is machine-readable: `malformed`, `unsupported_event`, `unknown_provider`, `no_signature` or
+    `malformed_signature`.
     """
 
     def __init__(self, message: str, code: str = "malformed"):
@@ -67,15 +71,32 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
+def signature_problem(headers: Mapping[str, str]) -> WebhookError | None:
+    """Why a delivery's signature header cannot be right whatever the secret, or None if it may be.
+
+    Checked before any secret is looked up: no signature at all (`no_signature`), or one that is not the shape the
+    forge sends — `X-Hub-Signature-256: sha256=<64 hex digits>`, `X-Gitlab-Token: <printable ASCII>`
+    (`malformed_signature`). A header with bytes outside ASCII is malformed, never an error of the server.
+    """
+    h = _lower(headers)
+    github, gitlab = h.get("x-hub-signature-256"), h.get("x-gitlab-token")
+    if not github and not gitlab:
+        return WebhookError("no signature (X-Hub-Signature-256 or X-Gitlab-Token)", code="no_signature")
+    if github and not _GITHUB_SIGNATURE.fullmatch(github.strip()):
+        return WebhookError(
+            "malformed signature: X-Hub-Signature-256 must be 'sha256=' and 64 hex digits", code="malformed_signature"
+        )
+    if gitlab and not (gitlab.isascii() and gitlab.isprintable()):
+        return WebhookError("malformed signature: X-Gitlab-Token must be printable ASCII", code="malformed_signature")
+    return None
+
+
 def verify_github(secret: str, body: bytes, signature_header: str | None) -> bool:
     """Check `X-Hub-Signature-256: sha256=<hex hmac of the raw body>` in constant time."""
-    if not secret or not signature_header:
-        return False
-    prefix = "sha256="
-    if not signature_header.startswith(prefix):
+    if not secret or not signature_header or not _GITHUB_SIGNATURE.fullmatch(signature_header.strip()):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature_header[len(prefix) :].strip().lower())
+    return hmac.compare_digest(expected, signature_header.strip()[len("sha256=") :].lower())
 
 
 def sign_github(secret: str, body: bytes) -> str:
@@ -85,7 +106,7 @@ def sign_github(secret: str, body: bytes) -> str:
 
 def verify_gitlab(secret: str, token_header: str | None) -> bool:
     """GitLab sends the shared secret itself in `X-Gitlab-Token`; compare it in constant time."""
-    if not secret or token_header is None:
+    if not secret or token_header is None or not token_header.isascii():
         return False
     return hmac.compare_digest(secret.encode(), token_header.encode())
 

@@ -30,13 +30,14 @@ from juanie.pipeline.model import (
     Stage,
     Step,
     StepState,
-    parse_image_directive,
+    image_from_line,
     resolved_needs,
     run_outcome,
     stage_outcome,
     step_key,
 )
 from juanie.pipeline.process import run_process
+from juanie.sandbox import Sandbox, SandboxError
 
 Source = Path | Callable[[Path], Any]
 """A directory to copy, or a function that writes the checkout into the directory it is given."""
@@ -108,7 +109,13 @@ class Executor:
         max_parallel_steps: int = 4,
         kill_grace: float = 5.0,
         keep_workspace: bool = False,
+        *,
+        sandbox: Sandbox | None = None,
+        releases_root: Path | str | None = None,
     ):
+        self.sandbox = sandbox or Sandbox.from_env()
+        self.releases_root = Path(releases_root) if releases_root is not None else None
+        """Where the packager writes releases: each step may write its own project's directory there."""
         self.workspace_root = Path(workspace_root)
         self.cache_root = Path(cache_root)
         self.artifacts_root = Path(artifacts_root)
@@ -269,6 +276,14 @@ class _RunContext:
             self.collect_artifacts()
             self.finish_workspace()
 
+    def writable(self) -> tuple[Path, ...]:
+        """What a step may write: its checkout, HOME and TMPDIR, the run's artifacts, the project's cache and
+        releases. The run directory itself (with the marker the server trusts after a crash) stays the server's."""
+        dirs = (self.src, self.workspace / ".home", self.workspace / ".tmp", self.artifacts, self.cache)
+        if self.ex.releases_root is not None:
+            dirs += (self.ex.releases_root / self.project,)
+        return dirs
+
     async def prepare(self) -> None:
         if self.workspace.exists():
             shutil.rmtree(self.workspace)
@@ -284,6 +299,13 @@ class _RunContext:
         else:
             self.src.mkdir()
             await _maybe_await(await asyncio.to_thread(source, self.src))
+        await asyncio.to_thread(self.hand_over)
+
+    def hand_over(self) -> None:
+        """Give the step-writable directories to the project's uid (the checkout was written by the server)."""
+        sandbox = self.ex.sandbox
+        for d in self.writable():
+            sandbox.own(d, self.project, recursive=d.is_relative_to(self.workspace))
 
     async def run_stage(self, stage: Stage, needs: tuple[str, ...], done: dict[str, asyncio.Future[StepState]]) -> None:
         states = [await asyncio.shield(done[n]) for n in needs]
@@ -360,14 +382,27 @@ class _RunContext:
 
             def on_line(stream: str, text: str) -> None:
                 lines.put_nowait((stream, text))
-                image = parse_image_directive(text) if stream == "stdout" else None
+                image = image_from_line(text, self.mask) if stream == "stdout" else None
                 if image:
                     self.result.images[image[0]] = image[1]
 
+            try:
+                prepared = ex.sandbox.prepare(
+                    ["bash", "--noprofile", "--norc", "-c", step.script],
+                    project=self.project,
+                    cwd=self.src,
+                    writable=self.writable(),
+                    readable=tuple(Path(p) for p in (ws.pip_config(),) if p),
+                )
+            except SandboxError as exc:
+                sr.started = sr.finished = time.time()
+                await self.log(key, "system", f"step failed: {exc}")
+                await self.change(sr, "failed", str(exc))
+                return
             writer = asyncio.create_task(self._write_lines(key, lines))
             try:
                 outcome = await run_process(
-                    ["bash", "--noprofile", "--norc", "-c", step.script],
+                    prepared.full,
                     cwd=str(self.src),
                     env=self.step_env(stage, step),
                     on_line=on_line,
@@ -379,6 +414,7 @@ class _RunContext:
             finally:
                 lines.put_nowait(None)
                 await writer
+                ex.sandbox.release(prepared)
             sr.finished, sr.exit_code, sr.timed_out = time.time(), outcome.exit_code, outcome.timed_out
             if outcome.cancelled:
                 state: StepState = "cancelled"

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from juanie.pipeline.model import image_directive
+
 RUN_STEP = ""
 """The step key of run-level lines (checkout, queueing, the final verdict)."""
 
@@ -109,6 +111,41 @@ class RunLogWriter:
             fh.close()
         self._files.clear()
         (self.run_dir / _FINAL).touch()
+
+
+class ImageGuard:
+    """A run's log sink in front of its writer: refuses the `::juanie-image` directives whose image held a secret.
+
+    It reads the lines the executor has already masked. A refused directive gets a line in its step's log right
+    after it, and the run ends `failed` (with a run-level line saying why) even if every step succeeded: a release
+    must not record, deploy or commit to GitOps an image reference that carried a secret, nor go out without the
+    image the pipeline meant it to have. The caller fails the run itself from `refused`.
+    """
+
+    def __init__(self, writer: RunLogWriter):
+        self.writer = writer
+        self.refused: dict[str, str] = {}
+        """service -> the step key that announced its refused image."""
+
+    def __call__(self, step: str, line: LogLine) -> None:
+        self.writer(step, line)
+        found = image_directive(line.text) if line.stream == "stdout" else None
+        if found is not None and found.refused:
+            self.refused[found.service] = step
+            self.writer.write(step, "system", found.refusal())
+
+    def end_step(self, step: str, state: str) -> None:
+        self.writer.end_step(step, state)
+
+    def end_run(self, state: str) -> None:
+        if self.refused and state == "succeeded":
+            self.writer.write(RUN_STEP, "system", f"run failed after all: {self.reason()}")
+            state = "failed"
+        self.writer.end_run(state)
+
+    def reason(self) -> str:
+        where = ", ".join(f"{service} (step {step})" for service, step in sorted(self.refused.items()))
+        return f"no release: ::juanie-image refused for {where}: the image reference contained a secret value"
 
 
 class LogStore:

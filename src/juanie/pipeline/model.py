@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -240,6 +240,41 @@ def parse_image_directive(line: str) -> tuple[str, str] | None:
     """A step announces an image it built and pushed by printing `::juanie-image <service>=<ref>`."""
     m = _IMAGE_DIRECTIVE.match(line.strip())
     return (m.group("service"), m.group("ref")) if m else None
+
+
+@dataclass(frozen=True)
+class ImageDirective:
+    """A `::juanie-image <service>=<ref>` line as read from the *masked* log line: `ref` never holds a secret."""
+
+    service: str
+    ref: str
+
+    @property
+    def refused(self) -> bool:
+        """The reference held a secret value (masked to `***`, which no image reference may contain)."""
+        return MASK in self.ref
+
+    def refusal(self) -> str:
+        """The step-log line that says why the image is not recorded, and what to do instead."""
+        return (f"::juanie-image {self.service}={self.ref} refused: the image reference contains a secret value "
+                "(shown as ***); the run fails and no release records it. Keep credentials out of image names "
+                "(log in to the registry in a step instead).")
+
+
+def image_directive(masked_line: str) -> ImageDirective | None:
+    """The directive on an already masked line, or None."""
+    found = parse_image_directive(masked_line)
+    return ImageDirective(*found) if found else None
+
+
+def image_from_line(text: str, mask: Callable[[str], str]) -> tuple[str, str] | None:
+    """The (service, image) a step announced on this stdout line, read *after* `mask`.
+
+    Parsing the masked line means a recorded image can never hold a secret; one whose reference did is refused
+    here (None) — the log sink says so in the step's log and the run fails (`logs.ImageGuard`).
+    """
+    found = image_directive(mask(text))
+    return (found.service, found.ref) if found is not None and not found.refused else None
 
 
 def _as_list(value: Any, where: str) -> list[Any]:

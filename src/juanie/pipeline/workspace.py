@@ -58,7 +58,7 @@ def check_name(what: str, value: str) -> str:
     return value
 
 
-def _user_pip_config() -> str | None:
+def pip_config() -> str | None:
     """The pip config of the user running Juanie (steps get their own HOME, so it is named explicitly)."""
     if os.environ.get("PIP_CONFIG_FILE"):
         return os.environ["PIP_CONFIG_FILE"]
@@ -87,9 +87,9 @@ def base_env(workspace: Path, cache: Path) -> dict[str, str]:
     for key, value in os.environ.items():
         if key.startswith("PIP_") and key not in ("PIP_CACHE_DIR", "PIP_CONFIG_FILE"):
             env[key] = value
-    pip_config = _user_pip_config()
-    if pip_config:
-        env["PIP_CONFIG_FILE"] = pip_config
+    config = pip_config()
+    if config:
+        env["PIP_CONFIG_FILE"] = config
     return env
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from juanie.domain import events as kinds
@@ -337,7 +337,11 @@ def list_env_grants(session: Session, env: Environment) -> list[dict[str, str | 
     return [{"user": u, "team": t, "permission": p} for p, u, t in rows]
 
 
-def prune_login_attempts(session: Session, older_than: timedelta = timedelta(days=1)) -> None:
-    from juanie.store.models import LoginAttempt
-
-    session.execute(delete(LoginAttempt).where(LoginAttempt.at < datetime.now(UTC) - older_than))
+def upgrade_password_hash(session: Session, user_id: int, old: str, new: str) -> None:
+    """Store a fresh hash of the same password, unless the password changed since `old` was read."""
+    session.execute(
+        update(User)
+        .where(User.id == user_id, User.password_hash == old)
+        .values(password_hash=new)
+        .execution_options(synchronize_session=False)
+    )

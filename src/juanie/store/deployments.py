@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from juanie.domain.errors import Conflict, NotFound
+from juanie.domain.approvals import approval_refusal
+from juanie.domain.errors import Conflict, Forbidden, NotFound
 from juanie.domain.lifecycle import APPROVAL, DEPLOYMENT, IllegalTransition
 from juanie.store.events import record
 from juanie.store.models import Approval, Deployment, Environment, Project
@@ -31,13 +32,37 @@ def current_release(session: Session, env: Environment) -> str:
     return found or ""
 
 
+def was_live(session: Session, env: Environment, release: str) -> bool:
+    """Whether `release` ran in `env` before: a deployment of it there succeeded."""
+    return session.scalar(select(Deployment.id).where(Deployment.environment_id == env.id,
+                                                      Deployment.release == release,
+                                                      Deployment.status == "success").limit(1)) is not None
+
+
+def _check_rollback(session: Session, project: Project, env: Environment, release: str) -> None:
+    """A rollback skips the approval and the environment's strategy because it goes back to known-good: so it may
+    only go to a release that was live in this very environment. Anything else is a deploy."""
+    where = f"{project.name}/{env.name}"
+    if not was_live(session, env, release):
+        raise Conflict(f"release {release} was never live in {where}; a rollback only goes back to a release "
+                       f"this environment ran. Deploy it instead (`juanie deploy -p {project.name} -e {env.name} "
+                       f"-r {release}`): that goes through the approval and the {env.strategy} strategy",
+                       location="to")
+    if current_release(session, env) == release:
+        raise Conflict(f"{where} already runs {release}; there is nothing to roll back to", location="to")
+
+
 def create_deployment(session: Session, project: Project, env: Environment, *, release: str, strategy: str,
                       actor: str, reason: str = "", kind: str = "deploy") -> Deployment:
-    """A pending deployment, refused while another one of the same environment is still pending or running."""
+    """A pending deployment, refused while another one of the same environment is still pending or running.
+
+    A rollback (no approval, rolling at once) is refused unless its release was live in this environment."""
     busy = active_deployment(session, env)
     if busy is not None:
         raise Conflict(f"{project.name}/{env.name} already has deployment {busy.id} ({busy.status}); "
                        "wait for it, or cancel/abort it first", location="env")
+    if kind == "rollback":
+        _check_rollback(session, project, env, release)
     deployment = Deployment(project_id=project.id, environment_id=env.id, release=release, strategy=strategy,
                             status=DEPLOYMENT.initial, actor=actor, reason=reason, kind=kind,
                             previous_release=current_release(session, env), state={})
@@ -101,10 +126,16 @@ def approvals_of(session: Session, deployments: list[Deployment]) -> dict[int, A
 
 def decide(session: Session, project: Project, env: Environment, approval: Approval, target: str, *, actor: str,
            reason: str) -> None:
+    """Approve, reject or (an owner, checked by the caller) override. A required approval is never given by the
+    person who requested the deployment (four eyes); an override is recorded as `approval.overridden`."""
     try:
         APPROVAL.check(approval.status, target, str(approval.id))
     except IllegalTransition as exc:
         raise Conflict(str(exc), location="status") from None
+    if target == "approved":
+        refusal = approval_refusal(mode=approval.mode, requested_by=approval.requested_by, actor=actor)
+        if refusal:
+            raise Forbidden(refusal, location="deployment_id")
     approval.status, approval.decided_by, approval.reason = target, actor, reason
     approval.decided_at = datetime.now(UTC)
     record(session, actor=actor, kind=f"approval.{target}", subject=f"deployment/{approval.deployment_id}",
@@ -118,7 +149,7 @@ def gate(approval: Approval | None, now: datetime) -> str:
 
     An optional approval proceeds unless rejected within its window; a required one waits for a decision.
     """
-    if approval is None or approval.status == "approved":
+    if approval is None or approval.status in ("approved", "overridden"):
         return "go"
     if approval.status in ("rejected", "expired"):
         return "go" if approval.status == "expired" and approval.mode == "optional" else "stop"
@@ -167,7 +198,9 @@ def deployment_to_dict(dep: Deployment, project: str, env: str, approval: Approv
         "verdicts": state.get("rollout", {}).get("verdicts", [])[-20:],
         "approval": None if approval is None else {
             "id": approval.id, "mode": approval.mode, "status": approval.status, "decided_by": approval.decided_by,
-            "reason": approval.reason, "expires_at": approval.expires_at.isoformat() if approval.expires_at else None},
+            "requested_by": approval.requested_by, "reason": approval.reason,
+            "overridden": approval.status == "overridden",
+            "expires_at": approval.expires_at.isoformat() if approval.expires_at else None},
         "created_at": dep.created_at.isoformat() if dep.created_at else None,
         "finished_at": dep.finished_at.isoformat() if dep.finished_at else None,
     }

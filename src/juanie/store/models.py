@@ -238,14 +238,18 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class LoginAttempt(Base):
-    __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64))
-    client: Mapped[str] = mapped_column(String(64), default="")
-    ok: Mapped[bool] = mapped_column(Boolean, default=False)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+class LoginThrottle(Base):
+    """Consecutive failed logins of one username from one client address (`domain.lockout.ANY_USER` counts an
+    address's failures for every user). One row per key, changed only by single UPDATEs (store/login_throttle.py).
+    Times are epoch seconds, so the lock's arithmetic runs in SQL alike on SQLite and PostgreSQL."""
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (Index("ix_login_throttles_last_at", "last_at"),)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    last_at: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Lease(Base):

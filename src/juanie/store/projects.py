@@ -9,7 +9,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from juanie.domain import events as kinds
-from juanie.domain.environments import APPROVALS, DEFAULT_ENVIRONMENTS, SIZES, namespace_for, validate_name
+from juanie.domain.environments import (
+    APPROVALS,
+    DEFAULT_ENVIRONMENTS,
+    SIZES,
+    namespace_for,
+    restricted_by_default,
+    validate_name,
+)
 from juanie.domain.errors import Conflict, Invalid, NotFound
 from juanie.domain.lifecycle import ENVIRONMENT, PROJECT, IllegalTransition
 from juanie.store.events import record
@@ -43,10 +50,18 @@ def create_project(
         status=PROJECT.initial,
         created_by=actor.username,
     )
-    session.add(project)
     specs = environments if environments is not None else [_defaults_as_dict(d) for d in DEFAULT_ENVIRONMENTS]
-    for order, spec in enumerate(specs):
-        project.environments.append(_new_environment(name, spec, order))
+    new_envs = [_new_environment(name, spec, order) for order, spec in enumerate(specs)]
+    claimed: dict[str, str] = {}
+    for order, env in enumerate(new_envs):
+        _check_namespace_free(session, env.namespace, name, location=f"environments[{order}].namespace")
+        if env.namespace in claimed:
+            raise Conflict(f"namespace {env.namespace!r} is given to both {claimed[env.namespace]!r} and "
+                           f"{env.name!r}; every environment needs its own",
+                           location=f"environments[{order}].namespace")
+        claimed[env.namespace] = env.name
+    session.add(project)
+    project.environments.extend(new_envs)
     try:
         session.flush()
     except IntegrityError:
@@ -94,8 +109,36 @@ def _new_environment(project: str, spec: dict[str, Any], order: int) -> Environm
         raise Invalid(str(exc), location=f"environments[{order}].name") from None
     env = Environment(name=name, namespace=spec.get("namespace") or namespace_for(project, name), order=order)
     apply_environment_fields(env, spec, location=f"environments[{order}]")
+    if spec.get("deploy_restricted") is None:
+        env.deploy_restricted = restricted_by_default(name, env.approval or "none")
     env.status = ENVIRONMENT.initial
     return env
+
+
+def namespace_owner(session: Session, namespace: str) -> tuple[str, str] | None:
+    """(project, environment) of the live environment that holds `namespace` in this installation, or None.
+
+    A namespace belongs to exactly one environment: everything the engines run, route and log there is that
+    environment's. A deleted environment gives its namespace back."""
+    found = session.execute(
+        select(Project.name, Environment.name)
+        .join(Project, Project.id == Environment.project_id)
+        .where(Environment.namespace == namespace, Environment.status != "deleted")
+        .limit(1)
+    ).first()
+    return (found[0], found[1]) if found else None
+
+
+def _check_namespace_free(session: Session, namespace: str, project: str, *, location: str) -> None:
+    owner = namespace_owner(session, namespace)
+    if owner is None:
+        return
+    if owner[0] == project:
+        raise Conflict(f"namespace {namespace!r} is already used by environment {owner[1]!r} of this project",
+                       location=location)
+    raise Conflict(f"namespace {namespace!r} belongs to project {owner[0]!r} (environment {owner[1]!r}); "
+                   "choose another namespace, or leave it out for <project>-<env>",
+                   location=location, owner=owner[0])
 
 
 _ENV_FIELDS = ("replicas", "size", "approval", "branches", "auto_deploy", "strategy", "deploy_restricted")
@@ -208,6 +251,7 @@ def add_environment(session: Session, project: Project, spec: dict[str, Any], *,
             f"environment {spec.get('name')!r} already exists in {project.name!r}", location="name"
         )
     env = _new_environment(project.name, spec, len(project.environments))
+    _check_namespace_free(session, env.namespace, project.name, location="namespace")
     project.environments.append(env)
     session.flush()
     record(

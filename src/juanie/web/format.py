@@ -28,6 +28,7 @@ TONES: dict[str, str] = {
     "failed": "bad",
     "rolled_back": "bad",
     "rejected": "bad",
+    "overridden": "bad",  # an approval set aside by an owner: never shown as a normal approval
     "triggered": "bad",
     "archived": "muted",
     "deleted": "muted",

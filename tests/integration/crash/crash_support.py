@@ -67,7 +67,22 @@ def scan(data_dir: Path) -> Scan:
             found.steps[info["pid"]] = environ["JUANIE_RUN_ID"]
         elif "juanie.engines.local.gateway" in cmdline and gateway in cmdline:
             found.gateways.add(info["pid"])
+    # A sandboxed replica is a tree (bubblewrap, its init, the application) carrying the same identity; the engine
+    # knows it by its outermost process, so that is the one counted.
+    parents = {pid: _parent(pid) for pid in found.replicas}
+    def outermost(pid: int, r: Replica) -> bool:
+        parent = found.replicas.get(parents[pid] or -1)
+        return parent is None or (parent.namespace, parent.instance) != (r.namespace, r.instance)
+
+    found.replicas = {pid: r for pid, r in found.replicas.items() if outermost(pid, r)}
     return found
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return psutil.Process(pid).ppid()
+    except psutil.Error:
+        return None
 
 
 def status_pids(status: dict[str, Any], *, terminating: bool = True) -> dict[str, set[int]]:

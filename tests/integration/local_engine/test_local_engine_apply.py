@@ -179,4 +179,4 @@ async def test_release_image_runs_with_release_venv_first_on_path(make_engine, g
     assert get(gw.listen, "api.shop-dev.localhost", "/env?name=FROM_RELEASE_VENV")[1]["value"] == "yes"
     assert get(gw.listen, "api.shop-dev.localhost", "/env?name=VIRTUAL_ENV")[1]["value"] == str(rel / "venv")
     state = json.loads((root / "data" / "envs" / "shop-dev" / "state.json").read_text())
-    assert state["instances"][0]["cmdline"][0] == str(wrapper)
+    assert state["instances"][0]["cmdline"][-2:] == [str(wrapper), "app.py"]  # what the jail runs, found on PATH

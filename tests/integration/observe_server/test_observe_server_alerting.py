@@ -24,7 +24,7 @@ import yaml
 from juanie.render import ReleaseRef, render_manifests, render_tree
 from juanie.spec import load_spec
 from tests.integration.observe_server.procs import kill_under, leftovers
-from tests.observe_support import add_fault_rule, inject_fault
+from tests.observe_support import LOOPBACK_ALLOWED, add_fault_rule, inject_fault
 from tests.server_support import Server, microshop_source, start_server
 from tests.support import free_port, wait_until
 
@@ -110,6 +110,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, receiver: Any) -> Iterator[Sh
         "JUANIE_OBSERVE_RULES_REFRESH": "2",
         "JUANIE_NOTIFY_ATTEMPTS": "2",
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        **LOOPBACK_ALLOWED,  # the receiver and the SMTP server listen on 127.0.0.1
     }
     server = start_server(base / "data", env=env)
     load = Load(f"http://127.0.0.1:{gateway}/microshop-dev/product/")

@@ -9,22 +9,26 @@ from pathlib import Path
 from juanie.pipeline.executor import Executor, StepChange
 from juanie.pipeline.logs import LogStore
 from juanie.pipeline.model import PipelineSpec, Stage, Step
-from tests.integration.pipeline.pipeline_helpers import alive, processes_with_env, read_pids, spec
+from tests.integration.pipeline.pipeline_helpers import processes_with_env, read_pids, spec
 
 
 def barrier(me: str, other: str) -> str:
-    """A step that announces itself and succeeds only if `other` runs at the same time (bounded wait)."""
+    """A step that announces itself and succeeds only if `other` runs at the same time (bounded wait); the steps
+    of one run share its TMPDIR, and nothing outside their sandbox."""
     return (
-        f'touch "$SYNC/{me}"; for i in $(seq 1 600); do '
-        f'[ -e "$SYNC/{other}" ] && echo met {other} && exit 0; sleep 0.05; done; echo never met; exit 1'
+        f'touch "$TMPDIR/{me}"; for i in $(seq 1 600); do '
+        f'[ -e "$TMPDIR/{other}" ] && echo met {other} && exit 0; sleep 0.05; done; echo never met; exit 1'
     )
+
+
+# Steps see only their own directories, and their pids are those of their own pid namespace: they note each
+# process they start in the run's artifacts directory, and the test looks for survivors on the host by the run's id.
+PIDS = 'export PIDS="$JUANIE_ARTIFACTS_DIR"; '
 
 
 async def test_stages_with_needs_and_parallel_steps(
     executor: Executor, source_dir: Path, logs: LogStore, tmp_path: Path
 ) -> None:
-    sync = tmp_path / "sync"
-    sync.mkdir()
     pipeline = PipelineSpec(
         (
             Stage(
@@ -40,7 +44,6 @@ async def test_stages_with_needs_and_parallel_steps(
         "r1",
         source_dir,
         pipeline,
-        env={"SYNC": str(sync)},
         log_sink=logs.writer("r1"),
         on_step_change=changes.append,
     )
@@ -89,52 +92,44 @@ async def test_failing_test_step_fails_run_and_skips_later_stages(
 async def test_timeout_kills_the_whole_process_tree(
     executor: Executor, source_dir: Path, logs: LogStore, tmp_path: Path
 ) -> None:
-    piddir = tmp_path / "pids"
-    piddir.mkdir()
-    tree = (
+    tree = PIDS + (
         'echo $$ > "$PIDS/leader.pid"; '
         'bash -c \'echo $$ > "$PIDS/child.pid"; '
         'sh -c "echo \\$\\$ > $PIDS/grandchild.pid; sleep 300" & '
         'setsid sh -c "echo \\$\\$ > $PIDS/escapee.pid; sleep 300" & wait\' & wait'
     )
     pipeline = PipelineSpec((Stage("test", (Step("hang", (tree,), timeout=1.5),)),))
-    result = await executor.run("r3", source_dir, pipeline, env={"PIDS": str(piddir)}, log_sink=logs.writer("r3"))
+    result = await executor.run("r3", source_dir, pipeline, log_sink=logs.writer("r3"))
     step = result.steps["test/hang"]
     assert result.state == "failed" and step.state == "failed" and step.timed_out
-    pids = read_pids(piddir)
-    assert len(pids) == 4
-    assert [p for p in pids if alive(p)] == []
+    assert len(read_pids(tmp_path / "artifacts" / "r3")) == 4  # all four had started, the escapee too
     assert processes_with_env("JUANIE_RUN_ID", "r3") == []
     assert any("timed out after 1.5s" in ln.text for ln in logs.read("r3", "test/hang"))
 
 
 async def test_background_jobs_do_not_outlive_their_step(executor: Executor, source_dir: Path, tmp_path: Path) -> None:
-    piddir = tmp_path / "pids"
-    piddir.mkdir()
-    pipeline = spec(("build", [("bg", 'sleep 300 & echo $! > "$PIDS/bg.pid"; echo done')]))
-    result = await executor.run("r4", source_dir, pipeline, env={"PIDS": str(piddir)})
+    pipeline = spec(("build", [("bg", PIDS + 'sleep 300 & echo $! > "$PIDS/bg.pid"; echo done')]))
+    result = await executor.run("r4", source_dir, pipeline)
     assert result.state == "succeeded"
-    assert [p for p in read_pids(piddir) if alive(p)] == []
+    assert len(read_pids(tmp_path / "artifacts" / "r4")) == 1
+    assert processes_with_env("JUANIE_RUN_ID", "r4") == []
 
 
 async def test_cancel_stops_running_step_and_cancels_the_rest(
     executor: Executor, source_dir: Path, tmp_path: Path
 ) -> None:
-    piddir = tmp_path / "pids"
-    piddir.mkdir()
     cancel = asyncio.Event()
 
     def on_change(change: StepChange) -> None:
         if change.key == "test/long" and change.state == "running":
             cancel.set()
 
-    pipeline = spec(("test", [("long", 'echo $$ > "$PIDS/long.pid"; sleep 300')]), ("package", [("p", "true")]))
+    pipeline = spec(("test", [("long", PIDS + 'echo $$ > "$PIDS/long.pid"; sleep 300')]), ("package", [("p", "true")]))
     result = await asyncio.wait_for(
         executor.run(
             "r5",
             source_dir,
             pipeline,
-            env={"PIDS": str(piddir)},
             on_step_change=on_change,
             cancel_event=cancel,
         ),
@@ -143,7 +138,8 @@ async def test_cancel_stops_running_step_and_cancels_the_rest(
     assert result.state == "cancelled"
     assert result.steps["test/long"].state == "cancelled"
     assert result.steps["package/p"].state == "cancelled"
-    assert [p for p in read_pids(piddir) if alive(p)] == []
+    assert len(read_pids(tmp_path / "artifacts" / "r5")) == 1
+    assert processes_with_env("JUANIE_RUN_ID", "r5") == []
 
 
 async def test_secret_values_never_reach_stored_logs(

@@ -132,9 +132,9 @@ def test_parse_image_rejects_foreign_references() -> None:
 
 
 async def test_package_stage_runs_the_builder_as_a_step(checkout: Path, tmp_path: Path) -> None:
-    executor = Executor(tmp_path / "ws", tmp_path / "cache", tmp_path / "art")
-    logs = LogStore(tmp_path / "logs")
     releases = tmp_path / "releases"
+    executor = Executor(tmp_path / "ws", tmp_path / "cache", tmp_path / "art", releases_root=releases)
+    logs = LogStore(tmp_path / "logs")
     step = Step(
         "release",
         (
@@ -149,6 +149,7 @@ async def test_package_stage_runs_the_builder_as_a_step(checkout: Path, tmp_path
         PipelineSpec((Stage("package", (step,)),)),
         env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
         log_sink=logs.writer("pk1"),
+        project="shop",
     )
     assert result.state == "succeeded", [ln.text for ln in logs.read("pk1")]
     assert result.images == {"user": image_name("shop", "user", SHA_B), "order": image_name("shop", "order", SHA_B)}

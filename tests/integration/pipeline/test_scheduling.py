@@ -12,9 +12,15 @@ import textwrap
 from pathlib import Path
 
 from juanie.gitops.source import SourceRepo
-from juanie.pipeline.executor import Executor
+from juanie.pipeline.executor import Executor, StepChange
 from juanie.pipeline.logs import LogStore
-from tests.integration.pipeline.pipeline_helpers import alive, async_wait_until, read_pids, spec, wait_until
+from tests.integration.pipeline.pipeline_helpers import (
+    async_wait_until,
+    processes_with_env,
+    read_pids,
+    spec,
+    wait_until,
+)
 
 
 def _interval(logs: LogStore, run_id: str, step: str) -> tuple[float, float]:
@@ -39,28 +45,28 @@ async def test_per_project_limit_queues_same_project_but_not_others(
     source_dir: Path, logs: LogStore, tmp_path: Path
 ) -> None:
     ex = Executor(tmp_path / "ws", tmp_path / "cache", tmp_path / "art", max_parallel=3, max_per_project=1)
-    sync = tmp_path / "sync"
-    sync.mkdir()
-    # Runs of different projects must overlap: each waits (bounded) for the other to have started.
-    meet = (
-        'touch "$SYNC/$JUANIE_PROJECT"; for i in $(seq 1 600); do [ -e "$SYNC/$OTHER" ] && echo met && '
-        "exit 0; sleep 0.05; done; exit 1"
-    )
+    # Runs of different projects must overlap: each waits (bounded) until the test, seeing both running at once,
+    # lets them go. Their sandboxes share nothing, so the signal comes from outside, into each one's TMPDIR.
+    wait_go = 'for i in $(seq 1 1200); do [ -e "$TMPDIR/go" ] && echo met && exit 0; sleep 0.05; done; exit 1'
+    running: set[str] = set()
+
+    def note(change: StepChange) -> None:
+        if change.state == "running":
+            running.add(change.run_id)
+            if {"a1", "b1"} <= running:
+                for run in ("a1", "b1"):
+                    (tmp_path / "ws" / run / ".tmp" / "go").touch()
+
     a = ex.run(
         "a1",
         source_dir,
-        spec(("b", [("s", meet)])),
-        env={"SYNC": str(sync), "OTHER": "beta"},
+        spec(("b", [("s", wait_go)])),
         log_sink=logs.writer("a1"),
         project="alpha",
+        on_step_change=note,
     )
     b = ex.run(
-        "b1",
-        source_dir,
-        spec(("b", [("s", meet)])),
-        env={"SYNC": str(sync), "OTHER": "alpha"},
-        log_sink=logs.writer("b1"),
-        project="beta",
+        "b1", source_dir, spec(("b", [("s", wait_go)])), log_sink=logs.writer("b1"), project="beta", on_step_change=note
     )
     same = [
         ex.run(
@@ -80,13 +86,13 @@ async def test_per_project_limit_queues_same_project_but_not_others(
 
 async def test_cancel_while_queued_never_starts(source_dir: Path, tmp_path: Path) -> None:
     ex = Executor(tmp_path / "ws", tmp_path / "cache", tmp_path / "art", max_parallel=1)
-    release = tmp_path / "release"
-    blocker = ex.run("first", source_dir, spec(("b", [("s", f"while [ ! -e {release} ]; do sleep 0.05; done")])))
+    release = tmp_path / "ws" / "first" / ".tmp" / "release"
+    blocker = ex.run("first", source_dir, spec(("b", [("s", 'while [ ! -e "$TMPDIR/release" ]; do sleep 0.05; done')])))
     first = asyncio.create_task(blocker)
     cancel = asyncio.Event()
-    marker = tmp_path / "second-ran"
+    marker = tmp_path / "art" / "second" / "ran"
     second = asyncio.create_task(
-        ex.run("second", source_dir, spec(("b", [("s", f"touch {marker}")])), cancel_event=cancel)
+        ex.run("second", source_dir, spec(("b", [("s", 'touch "$JUANIE_ARTIFACTS_DIR/ran"')])), cancel_event=cancel)
     )
     await async_wait_until(lambda: ex.limiter.queued() >= 1)
     cancel.set()
@@ -101,9 +107,9 @@ async def test_follow_streams_lines_live_and_ends_with_the_run(
     source_dir: Path, logs: LogStore, tmp_path: Path
 ) -> None:
     ex = Executor(tmp_path / "ws", tmp_path / "cache", tmp_path / "art")
-    go = tmp_path / "go"
+    go = tmp_path / "ws" / "f1" / ".tmp" / "go"
     writer = logs.writer("f1")
-    step = f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo second"
+    step = 'echo first; while [ ! -e "$TMPDIR/go" ]; do sleep 0.05; done; echo second'
     run = asyncio.create_task(ex.run("f1", source_dir, spec(("b", [("s", step)])), log_sink=writer))
     seen: list[str] = []
     async for line in logs.follow("f1", "b/s", poll_interval=0.05, timeout=60):
@@ -152,32 +158,28 @@ _CRASHING_SERVER = textwrap.dedent("""
     from juanie.pipeline.executor import Executor
     from juanie.pipeline.model import PipelineSpec, Stage, Step
 
-    root, src, pids = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    cmd = f'echo $$ > {pids}/leader.pid; sh -c "echo \\\\$\\\\$ > {pids}/child.pid; sleep 300"'
+    root, src = Path(sys.argv[1]), Path(sys.argv[2])
+    cmd = 'P=$JUANIE_ARTIFACTS_DIR; echo $$ > $P/leader.pid; sh -c "echo \\$\\$ > $P/child.pid; sleep 300"'
     step = Step("long", (cmd,))
     ex = Executor(root / "ws", root / "cache", root / "art")
     asyncio.run(ex.run("crashed-run", src, PipelineSpec((Stage("test", (step,)),)), project="shop"))
 """)
 
 
-def test_recover_ends_processes_of_a_run_whose_server_died(source_dir: Path, tmp_path: Path) -> None:
-    piddir = tmp_path / "pids"
-    piddir.mkdir()
+def test_recover_reports_a_run_whose_server_died_and_nothing_of_it_survives(source_dir: Path, tmp_path: Path) -> None:
     server = subprocess.Popen(
-        [sys.executable, "-c", _CRASHING_SERVER, str(tmp_path), str(source_dir), str(piddir)],
+        [sys.executable, "-c", _CRASHING_SERVER, str(tmp_path), str(source_dir)],
         start_new_session=True,
     )
     try:
-        wait_until(lambda: len(read_pids(piddir)) == 2, timeout=60)
-        os.killpg(server.pid, signal.SIGKILL)  # the server dies; the step lives on in its own session
+        wait_until(lambda: len(read_pids(tmp_path / "art" / "crashed-run")) == 2, timeout=60)
+        assert processes_with_env("JUANIE_RUN_ID", "crashed-run")
+        os.kill(server.pid, signal.SIGKILL)  # only the server dies; its steps die with it (--die-with-parent)
         server.wait(30)
-        pids = read_pids(piddir)
-        assert all(alive(p) for p in pids)
+        wait_until(lambda: processes_with_env("JUANIE_RUN_ID", "crashed-run") == [], timeout=30)
         ex = Executor(tmp_path / "ws", tmp_path / "cache", tmp_path / "art")
         recovered = ex.recover()
         assert [(r.run_id, r.project) for r in recovered] == [("crashed-run", "shop")]
-        assert recovered[0].killed >= 2
-        assert [p for p in pids if alive(p)] == []
         assert not (tmp_path / "ws" / "crashed-run").exists()
         assert ex.recover() == []
     finally:

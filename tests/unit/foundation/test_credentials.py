@@ -1,4 +1,4 @@
-"""Tokens, password hashes and the secret box."""
+"""Tokens, password hashes (argon2id, and the scrypt ones from before) and the secret box."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import os
 
 import pytest
 
-from juanie.domain.credentials import hash_password, hash_token, new_token, verify_password
+from juanie.domain.credentials import (
+    PasswordCheck,
+    check_password,
+    hash_password,
+    hash_token,
+    new_token,
+    verify_password,
+)
 from juanie.store.crypto import SecretBox, SecretKeyError, load_or_create_key
 
 
@@ -44,3 +51,60 @@ def test_generated_key_file_is_private_and_stable(tmp_path):
     assert load_or_create_key(None, path) == first
     assert load_or_create_key("a passphrase", path) != first
     assert len(load_or_create_key("a passphrase", path)) == 32
+
+
+def _scrypt(password: str) -> str:
+    """A hash in the format stored before argon2id."""
+    import base64
+    import hashlib
+
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def test_new_password_hashes_are_argon2id_and_need_no_upgrade():
+    stored = hash_password("correct horse")
+    assert stored.startswith("$argon2id$")
+    assert check_password("correct horse", stored) == PasswordCheck(ok=True, rehash=False)
+    assert check_password("wrong horse", stored) == PasswordCheck(ok=False, rehash=False)
+
+
+def test_old_scrypt_hashes_still_verify_and_ask_for_an_upgrade():
+    stored = _scrypt("from before")
+    assert check_password("from before", stored) == PasswordCheck(ok=True, rehash=True)
+    assert check_password("from after", stored) == PasswordCheck(ok=False, rehash=False)
+    assert not check_password("x", "scrypt$not-base64$!").ok
+
+
+def test_weaker_argon2_parameters_ask_for_an_upgrade():
+    from argon2 import PasswordHasher
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("pw")
+    assert check_password("pw", weak) == PasswordCheck(ok=True, rehash=True)
+
+
+class _CountingHasher:
+    """The real hasher, counting the verifications that do argon2id's work (a well-formed hash)."""
+
+    def __init__(self, real):
+        self.real, self.verifications = real, 0
+
+    def verify(self, stored, password):
+        self.verifications += stored.startswith("$argon2id$v=")
+        return self.real.verify(stored, password)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("stored", [None, "", "garbage", "$argon2id$broken", "scrypt$a$b", "known"])
+def test_every_check_costs_one_argon2id_verification(monkeypatch, stored):
+    """Unknown users (no hash), broken hashes and old hashes cost the same argon2id work as a current hash."""
+    from juanie.domain import credentials
+
+    stored = hash_password("other") if stored == "known" else stored
+    counting = _CountingHasher(credentials._HASHER)
+    monkeypatch.setattr(credentials, "_HASHER", counting)
+    assert not check_password("pw", stored).ok
+    assert counting.verifications == 1

@@ -47,7 +47,8 @@ EXPECTED = {
         ("pending", "cancelled"),
         ("running", "cancelled"),
     },
-    "approval": {("requested", "approved"), ("requested", "rejected"), ("requested", "expired")},
+    "approval": {("requested", "approved"), ("requested", "rejected"), ("requested", "expired"),
+                 ("requested", "overridden")},
 }
 
 

@@ -61,7 +61,9 @@ SECRET_NAME = "juanie.webhook-secret"
 def hook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
     data: Path = tmp_path_factory.mktemp("hooks") / "data"
     app_settings = replace(
-        load_settings(data_dir=data, database_url=f"sqlite:///{data / 'j.db'}"), run_controllers=False
+        load_settings(data_dir=data, database_url=f"sqlite:///{data / 'j.db'}"), run_controllers=False,
+        local_repo_roots=(Path("/srv"),),  # the project's repository, matched by the pushes' clone_url, is local
+        webhook_reject_burst=1_000_000,  # refusals are not rate-limited here: every example reaches the checks
     )
     with TestClient(create_app(app_settings), raise_server_exceptions=False) as client:
         token = app_settings.admin_token_file.read_text().strip()
@@ -103,8 +105,8 @@ def test_any_webhook_gets_a_202_or_a_clear_4xx(hook, body, event, how, delivery,
 
 def test_an_oversized_webhook_is_413(hook):
     client, secret = hook
-    body = b"{" + b" " * (1024 * 1024 + 1) + b"}"
+    body = b"{" + b" " * (25 * 1024 * 1024 + 1) + b"}"  # over the webhook cap (api.body_limit)
     response = client.post(
         "/api/hooks/git?project=shop", content=body, headers={"X-GitHub-Event": "push", **_sign("github", secret, body)}
     )
-    assert response.status_code == 413 and "1 MiB" in response.json()["error"]["message"]
+    assert response.status_code == 413 and "25 MiB" in response.json()["error"]["message"]

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from juanie.api.app import create_app
+from juanie.domain.rbac import EnvPermission
 from juanie.gitops import CommitMessage
 from juanie.render import ReleaseRef
 from juanie.settings import Settings
@@ -276,7 +277,13 @@ def test_project_page_links_runs_lists_releases_and_offers_actions_by_permission
     assert f'href="/projects/shop/runs/{run_id}"' in text
     assert "a1b2c3d4e5f6" in text and ">user</span>" in text  # the release and its service
     assert f"/api/deployments/{dep_id}/approve" in text and "waiting for approval" in text
-    assert "Promote from dev" in text and "Promote from staging" in text
+    assert "Promote from dev" in text and "Promote from staging" not in text  # prod's deploys are restricted
+    with _db(client).session() as s:
+        project = project_store.get_project(s, "shop")
+        accounts.set_env_grant(s, project, project_store.get_environment(s, project, "prod"),
+                               permission=EnvPermission.deploy, user=accounts.get_user(s, "dev"), actor="own")
+    text = client.get("/projects/shop").text
+    assert "Promote from dev" in text and "Promote from staging" in text  # granted deploy on prod
     assert "Run pipeline" not in text  # no source repository: nothing to run
     bodies = _attributes(text, "data-body")
     assert bodies and all(isinstance(json.loads(b), dict) for b in bodies)  # what the buttons send parses
@@ -284,3 +291,22 @@ def test_project_page_links_runs_lists_releases_and_offers_actions_by_permission
     _sign_in(client, "view")
     viewer = client.get("/projects/shop").text
     assert "/approve" not in viewer and "Promote from" not in viewer and "Deploy to" not in viewer
+
+
+def test_an_overridden_approval_is_shown_in_red_with_who_and_why(client: TestClient) -> None:
+    _setup(client)
+    dep_id = _deployment(client, env="prod", status="pending")
+    with _db(client).session() as s:
+        project = project_store.get_project(s, "shop")
+        env = project_store.get_environment(s, project, "prod")
+        dep = deploy_store.get_deployment(s, dep_id)
+        deploy_store.decide(s, project, env, deploy_store.approval_of(s, dep), "overridden", actor="own",
+                            reason="hotfix INC-42")
+    _sign_in(client, "view")
+    text = client.get(f"/projects/shop/deployments/{dep_id}").text
+    notice = re.search(r'<p class="notice tone-bad"[^>]*data-approval-override[^>]*>(.*?)</p>', text, re.S)
+    assert notice and "hidden" not in notice.group(0).split(">", 1)[0]
+    assert "own · hotfix INC-42" in notice.group(1)
+    assert re.search(r'<span class="chip tone-bad" title="overridden">', text)
+    staging = client.get(f"/projects/shop/deployments/{_deployment(client, status='pending')}").text
+    assert re.search(r"data-approval-override[^>]* hidden", staging)  # an ordinary approval: no red notice

@@ -14,6 +14,8 @@ from juanie.api.auth import ProjectAccess, bearer_scheme, principal, require
 from juanie.api.schemas import RowId, Strict
 from juanie.api.state import AppState, app_state
 from juanie.controllers.delivery import NAME as DELIVERY
+from juanie.controllers.namespaces import bind
+from juanie.domain.approvals import override_refusal
 from juanie.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from juanie.domain.rbac import EnvPermission, env_permission
 from juanie.render import ReleaseRef, render_manifests
@@ -48,6 +50,10 @@ class RollbackIn(Strict):
 
 class ReasonIn(Strict):
     reason: str = Reason
+
+
+class OverrideIn(Strict):
+    reason: str = Field(min_length=1, max_length=2000, description="why the four-eyes rule is set aside (audited)")
 
 
 def _env_permission(s: Any, who: Any, project: Project, env: Environment) -> EnvPermission:
@@ -127,6 +133,7 @@ async def promote_preview(project: str, request: Request, from_: str = Query(...
             found = project_store.get_project(s, project)
             version = _running_release(s, found, from_)
             target = project_store.get_environment(s, found, to)
+            namespace = target.namespace
             current = dep_store.current_release(s, target)
             releases = {r.version: r for r in s.scalars(select(Release).where(
                 Release.project_id == found.id, Release.version.in_([version, current])))}
@@ -136,7 +143,7 @@ async def promote_preview(project: str, request: Request, from_: str = Query(...
             if not version or version not in releases:
                 return []
             release = releases[version]
-            spec = state.specs.at_commit(project, release.commit_sha)
+            spec = bind(state.specs.at_commit(project, release.commit_sha), to, project, namespace)
             images = {k: v.get("image", "") for k, v in (release.artifacts or {}).items()}
             docs = render_manifests(spec, to, ReleaseRef(version, images))
             return yaml.safe_dump_all(docs, sort_keys=True).splitlines(keepends=True)
@@ -249,6 +256,31 @@ def _decide(found: tuple[Any, Any], deployment_id: RowId, target: str, reason: s
 def approve(deployment_id: RowId, body: ReasonIn | None = None,
             found: tuple[Any, Any] = Depends(deployer)) -> dict[str, Any]:
     return _decide(found, deployment_id, "approved", (body or ReasonIn()).reason)
+
+
+@router.post("/api/deployments/{deployment_id}/override",
+             summary="Owners: let a deployment through its required approval without a second person (audited)")
+def override(deployment_id: RowId, body: OverrideIn, found: tuple[Any, Any] = Depends(deployer)) -> dict[str, Any]:
+    who, state = found
+    with state.db.session() as s:
+        dep = dep_store.get_deployment(s, deployment_id)
+        approval = dep_store.approval_of(s, dep)
+        if approval is None:
+            raise Conflict(f"deployment {deployment_id} needs no approval")
+        project, env = s.get(Project, dep.project_id), s.get(Environment, dep.environment_id)
+        refusal = override_refusal(role=accounts.project_role(s, s.get(User, who.user_id), project),
+                                   is_admin=who.is_admin)
+        if refusal:
+            raise Forbidden(refusal)
+        if approval.mode != "required":
+            raise Conflict(f"deployment {deployment_id}'s approval is {approval.mode}; approve it instead")
+        if not body.reason.strip():
+            raise Invalid("an override needs a reason (it is kept in the audit log and shown on the deployment)",
+                          location="reason")
+        dep_store.decide(s, project, env, approval, "overridden", actor=who.username, reason=body.reason.strip())
+        result = _dict(s, dep)
+    state.runner.enqueue(DELIVERY, deployment_id)
+    return result
 
 
 @router.post("/api/deployments/{deployment_id}/reject", summary="Reject a deployment waiting at its gate")

@@ -51,6 +51,14 @@ def _env_ref(state: AppState, project: str, env: str) -> EnvRef:
         return EnvRef(project, env, found.namespace)
 
 
+def _direct_ref(state: AppState, namespace: str) -> EnvRef:
+    """A namespace named directly (administrators): the environment that owns it, so the engine keeps one owner per
+    namespace; `direct` only for a namespace no environment holds."""
+    with state.db.session() as s:
+        owner = project_store.namespace_owner(s, namespace)
+    return EnvRef(owner[0], owner[1], namespace) if owner else EnvRef("direct", namespace, namespace)
+
+
 def status_dict(status: Any) -> dict[str, Any]:
     data = asdict(status)
     data["env"] = {"project": status.env.project, "env": status.env.env, "namespace": status.env.ns}
@@ -62,7 +70,10 @@ async def environment_status(project: str, env: str, access: ProjectAccess = req
                              state: AppState = Depends(app_state)) -> dict[str, Any]:
     engine = engine_of(state)
     ref = await asyncio.to_thread(_env_ref, state, project, env)
-    return status_dict(await engine.status(ref))
+    try:
+        return status_dict(await engine.status(ref))
+    except EngineError as exc:
+        raise Conflict(str(exc)) from None
 
 
 @router.get("/api/projects/{project}/environments/{env}/logs",
@@ -79,12 +90,16 @@ async def environment_logs(project: str, env: str, request: Request,
     engine = engine_of(state)
     ref = await asyncio.to_thread(_env_ref, state, project, env)
     filters = LogFilter(service=service, version=version, instance=instance, level=level, contains=q)
-    if not follow:
-        records = await asyncio.to_thread(engine.read_logs, ref, filters, since, limit)
-        return {"items": [r.to_dict() for r in records]}
+    try:
+        if not follow:
+            records = await asyncio.to_thread(engine.read_logs, ref, filters, since, limit)
+            return {"items": [r.to_dict() for r in records]}
+        lines = engine.follow(ref, filters)
+    except EngineError as exc:
+        raise Conflict(str(exc)) from None
 
     async def records() -> AsyncIterator[str]:
-        async for rec in engine.follow(ref, filters):
+        async for rec in lines:
             yield f"data: {json.dumps(rec.to_dict(), default=str)}\n\n"
 
     async def stream() -> AsyncIterator[bytes]:
@@ -121,7 +136,7 @@ async def engine_apply(body: ApplyIn, who: Principal = Depends(require_admin),
                        state: AppState = Depends(app_state)) -> dict[str, Any]:
     engine = engine_of(state)
     manifests = _manifests(body)
-    ref = EnvRef("direct", body.namespace, body.namespace)
+    ref = await asyncio.to_thread(_direct_ref, state, body.namespace)
     try:
         await engine.apply(ref, manifests, revision=f"direct:{who.username}")
     except EngineError as exc:

@@ -21,9 +21,10 @@ from juanie.api.auth import Principal, bearer_scheme, principal
 from juanie.api.schemas import Strict
 from juanie.api.state import AppState, app_state
 from juanie.controllers import observe_records as records
-from juanie.controllers.observe import ConfigError, ObserveConfig, ObserveService
+from juanie.controllers.observe import ConfigError, ObserveConfig, ObserveService, own_ports
 from juanie.domain.errors import Forbidden, Invalid, NotFound
 from juanie.domain.rbac import Role
+from juanie.egress import EgressConfigError, EgressPolicy
 from juanie.observe.alerts.alertmanager_receiver import AlertmanagerPayloadError, parse_alertmanager_webhook
 from juanie.observe.alerts.silences import Silence, SilenceError
 from juanie.observe.durations import DurationError, parse_duration
@@ -245,9 +246,10 @@ def install(app: FastAPI) -> None:
     state: AppState = app.state.juanie
     try:
         config = ObserveConfig.from_env(default_url=state.settings.url)
-    except ConfigError as exc:
+        egress = EgressPolicy.from_env(own_ports=own_ports(state.settings))
+    except (ConfigError, EgressConfigError) as exc:
         raise SystemExit(f"juanie: {exc}") from None
-    service = ObserveService(state, config)
+    service = ObserveService(state, config, egress)
     service.load_snapshot()
     app.state.observe = service
     state.runner.register(service.controller())

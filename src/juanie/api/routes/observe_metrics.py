@@ -2,7 +2,9 @@
 
 ``/api/metrics/query`` and ``/api/metrics/query_range`` answer exactly like Prometheus's HTTP API
 (``{"status": "success", "data": {"resultType", "result"}}``), from the embedded store or, when the project
-configured one, from its Prometheus.
+configured one, from its Prometheus — always limited to the project's series (``project="<name>"`` is enforced in
+every selector); a query across projects needs an administrator. URLs the server will connect to (channels, the
+Prometheus URL) are checked against ``juanie.egress`` when they are saved.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from juanie.api.routes.observe import check_project, observe_service, parse_time
 from juanie.api.schemas import Strict
 from juanie.api.state import AppState, app_state
 from juanie.controllers import observe_records as records
-from juanie.controllers.observe_channels import ChannelError, validate_channel
+from juanie.controllers.observe_channels import ChannelError, ChannelSpec, validate_channel
 from juanie.domain.errors import Conflict, Forbidden, Invalid
 from juanie.domain.rbac import Role
+from juanie.egress import EgressPolicy, EgressRefused, endpoint_url
 from juanie.observe.alerts.config import RuleConfigError, rules_from_config
 from juanie.observe.alerts.dispatcher import Notification
 from juanie.observe.alerts.model import Alert
@@ -178,6 +181,18 @@ def _validated(name: str, body: ChannelIn) -> Any:
         raise Invalid(str(exc), location=exc.location) from None
 
 
+def _reachable(egress: EgressPolicy, spec: ChannelSpec) -> None:
+    """A channel may only point where the server may connect for a user (blocking: it resolves the host)."""
+    try:
+        if "url" in spec.hidden:
+            egress.check_url(spec.hidden["url"])
+        elif not egress.listed(endpoint_url("smtp", spec.shown["host"], spec.shown["port"])):
+            egress.check_host(spec.shown["host"], spec.shown["port"])
+    except EgressRefused as exc:
+        location = "url" if "url" in spec.hidden else "host"
+        raise Invalid(f"{location}: {exc}", location=location) from None
+
+
 def _owner(request: Request, state: AppState, project: str, team: str) -> None:
     who = principal(request)
     if project:
@@ -212,6 +227,7 @@ def _channel_routes(prefix: str, key: str) -> None:
     ) -> dict[str, Any]:
         project, team = owner_of(owner)
         spec = _validated(name, body)
+        await asyncio.to_thread(_reachable, observe_service(request).egress, spec)
         who = principal(request).username
         return await asyncio.to_thread(records.put_channel, state.db, state.box, project, team, spec, who)
 
@@ -272,6 +288,11 @@ async def put_settings(
     url = changes.get("prometheus_url")
     if url and not url.startswith(("http://", "https://")):
         raise Invalid(f"prometheus_url: expected an http:// or https:// URL, got {url!r}", location="prometheus_url")
+    if url:
+        try:
+            await asyncio.to_thread(observe_service(request).egress.check_url, url)
+        except EgressRefused as exc:
+            raise Invalid(f"prometheus_url: {exc}", location="prometheus_url") from None
     if "log_rules" in changes:
         try:
             rules_from_config(changes["log_rules"], "log_rules")

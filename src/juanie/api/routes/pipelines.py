@@ -19,6 +19,7 @@ from juanie.api.errors import error_response
 from juanie.api.schemas import ROW_ID_MAX, RowId, Strict
 from juanie.api.sse import with_heartbeat
 from juanie.api.state import AppState, app_state
+from juanie.api.webhook_guard import Refusal, WebhookGuard
 from juanie.controllers.pipelines import NAME as PIPELINES
 from juanie.controllers.pipelines import source_repo
 from juanie.controllers.sources import NewCommit, queue_commit
@@ -26,7 +27,7 @@ from juanie.domain.environments import environment_for_branch
 from juanie.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from juanie.domain.rbac import role_allows
 from juanie.gitops import WebhookError, parse_push
-from juanie.gitops.webhooks import verify
+from juanie.gitops.webhooks import signature_problem, verify
 from juanie.store import accounts
 from juanie.store import pipelines as run_store
 from juanie.store import projects as project_store
@@ -35,7 +36,6 @@ from juanie.store.events import record
 from juanie.store.models import PipelineRun, Project, User, WebhookDelivery
 
 WEBHOOK_SECRET = "juanie.webhook-secret"
-MAX_WEBHOOK_BYTES = 1024 * 1024
 
 router = APIRouter(tags=["pipelines"], dependencies=[Depends(bearer_scheme)])
 hooks = APIRouter(tags=["hooks"])
@@ -219,34 +219,38 @@ def rotate_webhook(project: str, request: Request, access: ProjectAccess = requi
             "headers": {"github": "X-Hub-Signature-256", "gitlab": "X-Gitlab-Token"}}
 
 
-def _reject(state: AppState, reason: str, project: str | None, headers: dict[str, str]) -> JSONResponse:
-    with state.db.session() as s:
-        record(s, actor="webhook", kind="webhook.rejected", subject=f"project/{project or '?'}", project=project,
-               data={"reason": reason, "delivery": headers.get("x-github-delivery") or headers.get(
-                   "x-gitlab-event-uuid") or "", "event": headers.get("x-github-event") or headers.get(
-                   "x-gitlab-event") or ""})
-    return error_response(401, "unauthorized", f"webhook refused: {reason}",
-                          headers={"WWW-Authenticate": 'Signature realm="juanie"'})
+def _guard(request: Request) -> WebhookGuard:
+    return request.app.state.webhook_guard
 
 
 @hooks.post("/api/hooks/git", summary="Push webhook (GitHub or GitLab); authenticated by its signature")
 async def git_webhook(request: Request, project: str | None = Query(None, max_length=64),
-                      state: AppState = Depends(app_state)) -> JSONResponse:
-    """Verified with the project's webhook secret (`X-Hub-Signature-256` or `X-Gitlab-Token`); a replayed
-    delivery id or a bad signature is refused with 401 and recorded as an event."""
+                      state: AppState = Depends(app_state), guard: WebhookGuard = Depends(_guard)) -> JSONResponse:
+    """Verified with the project's webhook secret (`X-Hub-Signature-256` or `X-Gitlab-Token`); a missing, malformed
+    or wrong signature or a replayed delivery id is refused with 401 and its reason. Refusals are rate-limited per
+    project and client address (429), counted in `juanie_webhook_rejected_total{reason}` and summarised on the
+    project's timeline at most once a minute (see `juanie.api.webhook_guard`)."""
+    client = request.client.host if request.client else ""
+
+    async def refused(refusal: Refusal) -> JSONResponse:
+        return await asyncio.to_thread(guard.settle, refusal) if refusal.summary else refusal.response
+
+    throttled = guard.admit(project, client)
+    if throttled is not None:
+        return await refused(throttled)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    if not (headers.get("x-hub-signature-256") or headers.get("x-gitlab-token")):
-        return await asyncio.to_thread(_reject, state, "no signature (X-Hub-Signature-256 or X-Gitlab-Token)",
-                                       project, headers)
-    body = await request.body()
-    if len(body) > MAX_WEBHOOK_BYTES:
-        return error_response(413, "too_large", "webhook payload over 1 MiB")
+    problem = signature_problem(headers)
+    if problem is not None:
+        return await refused(guard.refuse(problem.code, str(problem), project, client))
+    body = await request.body()  # at most Settings.max_webhook_body_bytes: api.body_limit refused longer ones
     try:
         push = parse_push(headers, body)
     except WebhookError as exc:
         if exc.code == "unsupported_event":
+            guard.accepted(project, client)
             return JSONResponse({"status": "ignored", "reason": str(exc)}, status_code=202)
-        return error_response(400, "invalid_webhook", str(exc))
+        return await refused(guard.refuse("invalid_payload", str(exc), project, client,
+                                          response=error_response(400, "invalid_webhook", str(exc))))
 
     def handle() -> JSONResponse:
         with state.db.session() as s:
@@ -265,18 +269,21 @@ async def git_webhook(request: Request, project: str | None = Query(None, max_le
                     break
             if matched is None:
                 name = project or (candidates[0].name if candidates else None)
-                return _reject(state, "signature does not match any project's webhook secret", name, headers)
+                return guard.settle(guard.refuse(
+                    "bad_signature", "signature does not match any project's webhook secret", name, client))
             try:
                 s.add(WebhookDelivery(project_id=matched.id, delivery_id=push.delivery_id[:128]))
                 s.flush()
             except IntegrityError:
                 s.rollback()
-                return _reject(state, f"replayed delivery {push.delivery_id}", matched.name, headers)
+                return guard.settle(guard.refuse(
+                    "replayed", f"replayed delivery {push.delivery_id[:128]}", matched.name, client))
             record(s, actor=f"webhook:{push.pusher or push.provider}", kind="webhook.push",
                    subject=f"project/{matched.name}", project=matched.name,
                    data={"provider": push.provider, "branch": push.branch, "after": push.after_sha[:12],
                          "delivery": push.delivery_id, "commits": len(push.commits)})
             name = matched.name
+        guard.accepted(project, client)
         if push.branch is None or push.deleted:
             return JSONResponse({"status": "ignored", "reason": "tag push or branch deletion"}, status_code=202)
         head = push.commits[-1] if push.commits else None
@@ -330,5 +337,8 @@ def _commit_dict(commit: Any) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
+    state: AppState = app.state.juanie
+    app.state.webhook_guard = WebhookGuard(state.db, state.metrics, burst=state.settings.webhook_reject_burst,
+                                           per_minute=state.settings.webhook_reject_per_minute)
     app.include_router(router)
     app.include_router(hooks)

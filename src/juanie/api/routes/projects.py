@@ -21,6 +21,7 @@ from juanie.controllers.environments import NAME as ENV_CONTROLLER
 from juanie.domain import events as kinds
 from juanie.domain.errors import Conflict, Invalid
 from juanie.domain.rbac import EnvPermission, Role
+from juanie.gitops.locations import RepoLocations
 from juanie.store import accounts
 from juanie.store import projects as store
 from juanie.store.events import record
@@ -32,6 +33,14 @@ router = APIRouter(prefix="/api/projects", tags=["projects"])
 def _nudge(state: AppState, project: str, envs: list[str]) -> None:
     for env in envs:
         state.runner.enqueue(ENV_CONTROLLER, (project, env))
+
+
+def _check_locations(state: AppState, urls: dict[str, object], is_admin: bool) -> None:
+    """A local path as a repository: admins only, under JUANIE_LOCAL_REPO_ROOTS, never the data directory."""
+    locations = RepoLocations(state.settings.data_dir, state.settings.local_repo_roots)
+    for field, url in urls.items():
+        if isinstance(url, str) and url:
+            locations.check(url, field=field, is_admin=is_admin)
 
 
 def _project_env(s: Session, project: str, env: str) -> tuple[Project, Environment]:
@@ -61,6 +70,7 @@ def create_project(
     body: ProjectIn, request: Request, state: AppState = Depends(app_state)
 ) -> dict[str, object]:
     who = principal(request)
+    _check_locations(state, {"repo_url": body.repo_url}, who.is_admin)
     with state.db.session() as s:
         user = accounts.get_user(s, who.username)
         envs = [e.model_dump() for e in body.environments] if body.environments is not None else None
@@ -101,6 +111,8 @@ def update_project(
         fields = body.model_dump(exclude_none=True)
         interval = fields.pop("poll_interval_seconds", None)
         changes = {k: v for k, v in fields.items() if getattr(found, k) != v}
+        _check_locations(state, {k: v for k, v in changes.items() if k in ("repo_url", "gitops_url")},
+                         access.who.is_admin)
         for key, value in changes.items():
             setattr(found, key, value)
         if interval is not None and (found.settings or {}).get("poll_interval_seconds") != interval:

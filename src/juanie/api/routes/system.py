@@ -61,6 +61,7 @@ def system(state: AppState = Depends(app_state)) -> dict[str, object]:
         "lease_holder": lease.holder if lease else None,
         "controllers": sorted(state.runner.controllers),
         "database": state.db.dialect,
+        "sandbox": state.sandbox.status() if state.sandbox is not None else None,
     }
 
 

@@ -37,6 +37,7 @@ from juanie.engines.local.state import (
     strip_secrets,
 )
 from juanie.engines.local.supervisor import Supervisor, Timing, remove_instance_files
+from juanie.sandbox import Sandbox
 
 log = logging.getLogger("juanie.engines.local")
 
@@ -61,6 +62,7 @@ class LocalEngine:
         timing: Timing | None = None,
         tick: float = 0.1,
         route_check_interval: float = 2.0,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.gateway = gateway
@@ -77,7 +79,9 @@ class LocalEngine:
         self._route_checked = 0.0
         self._adopted = False
         self._closing = False
-        self._sup = Supervisor(self.releases_dir, self.timing, self._taken_ports, self._wake, self._begin_stop)
+        self.sandbox = sandbox or Sandbox.from_env()
+        self._sup = Supervisor(self.releases_dir, self.timing, self._taken_ports, self._wake, self._begin_stop,
+                               self.sandbox)
 
     # ---- lifecycle
     # ------------------------------------------------------------------------------------------
@@ -165,10 +169,13 @@ class LocalEngine:
             ident = InstanceIdentity(env.project, env.env, ns, f"{w.name}-check", 1, self.data_dir)
             resolve_env(w, ident, desired.config_maps, secrets, {}, resolve_image(w.image, self.releases_dir), {})
         stored = strip_secrets(manifests)
-        rt = self._envs.get(ns)
+        rt = self._owned(env)
         now = time.time()
+        if rt is not None and rt.ref.project == "direct" and env.project != "direct":
+            # An administrator's direct apply, now claimed by the environment the control plane gave it to.
+            rt.ref, rt.record.project, rt.record.env = EnvRef(env.project, env.env, ns), env.project, env.env
         if rt is None:
-            rt = self._runtime(env, EnvRecord(env.project, env.env, ns), desired, stored)
+            rt = self._runtime(env, EnvRecord(env.project, env.env, ns, created=now), desired, stored)
             self._envs[ns] = rt
             old = None
         else:
@@ -195,11 +202,13 @@ class LocalEngine:
 
     async def status(self, env: EnvRef) -> EnvStatus:
         await self.adopt()
-        rt = self._envs.get(env.ns)
+        rt = self._owned(env)
         if rt is None:
             return EnvStatus(env=env, health="Missing", sync="OutOfSync", drift=[], not_enforced=[])
         now = time.time()
         workloads = [workload_status(rt, w, now) for w in rt.desired.workloads.values()]
+        for ws in workloads:
+            ws.limits = self.sandbox.limit_plan(rt.desired.workloads[ws.name].limits, ws.name).describe()
         in_sync = self._routes.in_sync(rt) and not rt.errors
         return EnvStatus(
             env=env,
@@ -213,7 +222,7 @@ class LocalEngine:
 
     async def set_weights(self, env: EnvRef, route: str, weights: dict[str, int]) -> None:
         await self.adopt()
-        rt = self._envs.get(env.ns)
+        rt = self._owned(env)
         if rt is None:
             raise EngineError(f"environment {env.ns} has not been applied to the local engine")
         service = route.split("/", 1)[1] if route.startswith(f"{env.ns}/") else route
@@ -230,6 +239,7 @@ class LocalEngine:
         await self._sync_routes()
 
     async def signals(self, env: EnvRef, service: str, version: str, window: float) -> GoldenSignals:
+        self._owned(env)
         versions = await self.gateway.signals(env.ns, service, window)
         v = versions.get(version) or {}
         return GoldenSignals(
@@ -247,7 +257,7 @@ class LocalEngine:
 
     async def delete(self, env: EnvRef) -> None:
         await self.adopt()
-        rt = self._envs.get(env.ns)
+        rt = self._owned(env)
         if rt is None:
             shutil.rmtree(self.data_dir / "envs" / env.ns, ignore_errors=True)
             return
@@ -267,12 +277,13 @@ class LocalEngine:
     def read_logs(
         self, env: EnvRef, filters: LogFilter | None = None, since: float = 0.0, limit: int = 1000
     ) -> list[LogRecord]:
-        rt = self._envs.get(env.ns)
+        rt = self._owned(env)
         if rt is not None and rt.collector is not None:
             rt.collector.poll(rt.log_sources())
         return read_logs(self.data_dir / "envs" / env.ns / "logs", filters, since, limit)
 
     def follow(self, env: EnvRef, filters: LogFilter | None = None) -> AsyncIterator[LogRecord]:
+        self._owned(env)
         return follow(self.data_dir / "envs" / env.ns / "logs", filters)
 
     @property
@@ -285,6 +296,18 @@ class LocalEngine:
 
     # ---- internals
     # ------------------------------------------------------------------------------------------
+    def _owned(self, env: EnvRef) -> EnvRuntime | None:
+        """The runtime of `env`'s namespace, refusing one that belongs to another environment: a namespace has one
+        owner, and nobody else applies to it, reads its status or logs, or moves its traffic. `direct` (an
+        administrator naming a namespace no environment holds) may act on any, and is claimed by its owner."""
+        rt = self._envs.get(env.ns)
+        if rt is None or "direct" in (env.project, rt.ref.project):
+            return rt
+        if (rt.ref.project, rt.ref.env) != (env.project, env.env):
+            raise EngineError(f"namespace {env.ns} belongs to {rt.ref.project}/{rt.ref.env}, "
+                              f"not to {env.project}/{env.env}")
+        return rt
+
     def _runtime(self, ref: EnvRef, record: EnvRecord, desired: Any, manifests: list[Manifest]) -> EnvRuntime:
         d = self.data_dir / "envs" / ref.ns
         d.mkdir(parents=True, exist_ok=True)
@@ -346,6 +369,9 @@ class LocalEngine:
                     break
                 await asyncio.sleep(0.05)
             await procs.stop_group(inst.handle, grace)
+        if spec is not None:  # an adopted replica has no plan of this run: the same name gives the same cgroups
+            plan = inst.limits or self.sandbox.limit_plan(spec.limits, f"{rt.ref.ns}.{inst.rec.name}")
+            self.sandbox.release_limits(plan)
         if rt.collector is not None:
             with contextlib.suppress(OSError):
                 rt.collector.poll(rt.log_sources())

@@ -18,6 +18,8 @@ from typing import Any
 from juanie.engines.base import EngineError, Manifest
 from juanie.engines.local.envspec import EnvFromSpec, EnvVarSpec, parse_env
 from juanie.engines.local.probes import ProbeSpec, parse_probe
+from juanie.sandbox import Limits
+from juanie.spec.fields import cpu_millicores, memory_bytes
 
 TRACK_ANNOTATION = "juanie.dev/track"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -64,6 +66,8 @@ class WorkloadSpec:
     labels: dict[str, str]
     template_hash: str
     paused: bool = False
+    limits: Limits = field(default_factory=Limits)
+    """`resources.limits` (cpu cores, memory bytes), enforced by the sandbox; see `sandbox/limits.py`."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,26 @@ def parse_cpu(value: Any) -> float:
         return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
     except ValueError:
         return 0.0
+
+
+def parse_limits(value: Any, where: str) -> Limits:
+    """`resources.limits` -> Limits; a quantity that is not one is an error, never a silently absent limit."""
+    if value is None:
+        return Limits()
+    if not isinstance(value, dict):
+        raise EngineError(f"{where}: expected a mapping with cpu and/or memory, got {value!r}")
+    unknown = sorted(set(value) - {"cpu", "memory"})
+    if unknown:
+        raise EngineError(f"{where}: the local engine enforces cpu and memory limits, not {', '.join(unknown)}")
+    cpu = memory = None
+    try:
+        if value.get("cpu") is not None:
+            cpu = cpu_millicores(str(value["cpu"]).strip()) / 1000
+        if value.get("memory") is not None:
+            memory = memory_bytes(str(value["memory"]).strip())
+    except ValueError as exc:
+        raise EngineError(f"{where}: {exc} (expected e.g. cpu: 500m, memory: 256Mi)") from None
+    return Limits(cpu=cpu, memory=memory)
 
 
 def _strings(value: Any, at: str) -> tuple[str, ...]:
@@ -230,6 +254,7 @@ def _workload(m: Manifest, config_maps: dict[str, dict[str, str]]) -> WorkloadSp
         readiness=readiness,
         liveness=liveness,
         cpu_request=parse_cpu(((c.get("resources") or {}).get("requests") or {}).get("cpu")),
+        limits=parse_limits((c.get("resources") or {}).get("limits"), f"{cwhere}.resources.limits"),
         labels={str(k): str(v) for k, v in labels.items()},
         template_hash=template_hash(template, {n: config_maps.get(n, {}) for n in sorted(used)}),
         paused=bool(spec.get("paused", False)),

@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from juanie.engines.base import EngineError
 
 ProbeKind = Literal["http", "tcp", "exec"]
+Jailer = Callable[[list[str]], list[str]]
+"""Turns an exec probe's command into the argv that runs it sandboxed (see `juanie.sandbox`)."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +123,16 @@ async def _tcp(host: str, port: int, timeout: float) -> tuple[bool, str]:
     return True, ""
 
 
-async def _exec(command: tuple[str, ...], env: dict[str, str], cwd: str, timeout: float) -> tuple[bool, str]:
+async def _exec(
+    command: tuple[str, ...], env: dict[str, str], cwd: str, timeout: float, jail: Jailer | None
+) -> tuple[bool, str]:
+    try:
+        argv = jail(list(command)) if jail is not None else list(command)
+    except Exception as err:  # the sandbox refuses: the probe fails with its reason, never runs bare
+        return False, f"exec probe {command[0]!r}: {err}"
     try:
         proc = await asyncio.create_subprocess_exec(
-            *command,
+            *argv,
             env=env,
             cwd=cwd,
             stdin=asyncio.subprocess.DEVNULL,
@@ -147,10 +156,14 @@ async def _exec(command: tuple[str, ...], env: dict[str, str], cwd: str, timeout
     return code == 0, f"exec probe {command[0]!r}: exit code {code}"
 
 
-async def run_probe(spec: ProbeSpec, port: int, env: dict[str, str], cwd: str) -> tuple[bool, str]:
-    """Run one probe against a replica listening on `port`; (ok, why). The app's faults never raise."""
+async def run_probe(
+    spec: ProbeSpec, port: int, env: dict[str, str], cwd: str, jail: Jailer | None = None
+) -> tuple[bool, str]:
+    """Run one probe against a replica listening on `port`; (ok, why). The app's faults never raise.
+
+    An exec probe is the manifest's code: `jail` turns its command into one that runs in the replica's sandbox."""
     if spec.kind == "http":
         return await _http("127.0.0.1", port, spec.path, spec.timeout)
     if spec.kind == "tcp":
         return await _tcp("127.0.0.1", port, spec.timeout)
-    return await _exec(spec.command, env, cwd, spec.timeout)
+    return await _exec(spec.command, env, cwd, spec.timeout, jail)

@@ -58,18 +58,29 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def spawn(argv: list[str], env: dict[str, str], cwd: Path, stdout: Path, stderr: Path) -> Handle:
-    """Start a replica in a new session with output appended to its log files."""
+def resolve_command(argv: list[str], env: dict[str, str], cwd: Path) -> list[str]:
+    """`argv` with its program found on the replica's PATH (before a sandbox wraps it, where PATH differs)."""
     if not cwd.is_dir():
         raise EngineError(f"release directory {cwd} does not exist; build the release or fix the image path")
     exe = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH", ""))
     if exe is None:
         raise EngineError(f"command {argv[0]!r} not found on PATH {env.get('PATH', '')!r} (cwd {cwd})")
+    return [exe, *argv[1:]]
+
+
+def spawn(
+    argv: list[str], env: dict[str, str], cwd: Path, stdout: Path, stderr: Path, launcher: list[str] | None = None
+) -> Handle:
+    """Start a replica in a new session with output appended to its log files.
+
+    `launcher` (joining cgroups) runs first and execs `argv`, so the recorded cmdline is `argv`'s own.
+    """
+    argv = resolve_command(argv, env, cwd)
     stdout.parent.mkdir(parents=True, exist_ok=True)
     with open(stdout, "ab") as out, open(stderr, "ab") as err:
         try:
             popen = subprocess.Popen(
-                [exe, *argv[1:]],
+                [*(launcher or []), *argv],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -84,7 +95,7 @@ def spawn(argv: list[str], env: dict[str, str], cwd: Path, stdout: Path, stderr:
         created = psutil.Process(popen.pid).create_time()
     except psutil.Error:
         created = 0.0
-    return Handle(pid=popen.pid, create_time=created, cmdline=[exe, *argv[1:]], popen=popen)
+    return Handle(pid=popen.pid, create_time=created, cmdline=argv, popen=popen)
 
 
 def mask_args(argv: list[str], secret_values: set[str]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from juanie.engines.base import EngineError
 from juanie.engines.local.gateway_client import GatewayClient
-from juanie.engines.local.routes import ReadyEndpoint, comparable, env_routes
+from juanie.engines.local.routes import ReadyEndpoint, comparable, env_routes, one_owner_per_host
 from juanie.engines.local.runtime import EnvRuntime
 
 log = logging.getLogger("juanie.engines.local")
@@ -28,11 +28,13 @@ def ready_endpoints(rt: EnvRuntime) -> list[ReadyEndpoint]:
 
 
 def wanted_routes(envs: dict[str, EnvRuntime]) -> list[dict[str, Any]]:
+    """Every environment's routes, a hostname kept by the environment that claimed it first (never by name order,
+    which a newcomer could choose)."""
     routes: list[dict[str, Any]] = []
-    for ns in sorted(envs):
+    for ns in sorted(envs, key=lambda n: (envs[n].record.created, n)):
         rt = envs[ns]
         routes += env_routes(ns, rt.desired, ready_endpoints(rt), rt.record.weights)
-    return routes
+    return sorted(one_owner_per_host(routes), key=lambda r: r["env"])  # stable: services stay in order
 
 
 class RouteSync:

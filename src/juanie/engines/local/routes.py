@@ -106,6 +106,23 @@ def env_routes(
     return routes
 
 
+def one_owner_per_host(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Routes in the order their environments claimed the gateway, each hostname kept by one namespace only.
+
+    `<service>.<namespace>.localhost` always belongs to its namespace; any other hostname to the first namespace
+    that asked for it. A later claim by another namespace is dropped, so one environment's HTTPRoute can never
+    take another environment's traffic."""
+    owner: dict[str, str] = {f"{r['service']}.{r['env']}.localhost".lower(): r["env"] for r in routes}
+    out = []
+    for route in routes:
+        hosts = []
+        for host in route["hosts"]:
+            if owner.setdefault(host, route["env"]) == route["env"]:
+                hosts.append(host)
+        out.append(route if hosts == route["hosts"] else {**route, "hosts": hosts})
+    return out
+
+
 def comparable(route: dict[str, Any]) -> dict[str, Any]:
     """A route reduced to the fields the engine owns, for drift checks against what the gateway reports."""
     return {

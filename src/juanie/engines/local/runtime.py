@@ -21,6 +21,7 @@ from juanie.engines.local.probes import ProbeState
 from juanie.engines.local.procs import Handle
 from juanie.engines.local.rollout import HealthInput, InstanceView, workload_health
 from juanie.engines.local.state import EnvRecord, InstanceRecord
+from juanie.sandbox import LimitPlan
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Instance:
     cpu_prev: tuple[float, float] | None = None  # (wall, cpu seconds)
     cpu_cores: float = 0.0
     cmdline_confirmed: bool = False
+    limits: LimitPlan | None = None  # how this replica's resources.limits are enforced (None when adopted)
 
     @property
     def running(self) -> bool:

@@ -51,6 +51,7 @@ class EnvRecord:
     manifest_weights: dict[str, dict[str, int]] = field(default_factory=dict)  # as last applied from HTTPRoutes
     hpa_replicas: dict[str, int] = field(default_factory=dict)
     rollout_started: dict[str, float] = field(default_factory=dict)  # workload -> wall time the template began
+    created: float = 0.0  # wall time of the first apply: who claimed a hostname first (0 for older records)
     instances: list[InstanceRecord] = field(default_factory=list)
 
 

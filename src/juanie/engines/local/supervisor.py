@@ -30,6 +30,7 @@ from juanie.engines.local.probes import ProbeSpec, ProbeState, run_probe
 from juanie.engines.local.rollout import backoff_delay, plan_rollout
 from juanie.engines.local.runtime import EnvRuntime, Instance
 from juanie.engines.local.state import InstanceRecord, atomic_write, digest, to_json
+from juanie.sandbox import Prepared, Sandbox, SandboxError
 
 log = logging.getLogger("juanie.engines.local")
 
@@ -56,7 +57,9 @@ class Supervisor:
         taken_ports: Callable[[], set[int]],
         wake: Callable[[], None],
         begin_stop: Callable[[EnvRuntime, Instance, str], None],
+        sandbox: Sandbox,
     ) -> None:
+        self.sandbox = sandbox
         self.releases_dir = releases_dir
         self.timing = timing
         self._taken_ports = taken_ports
@@ -163,16 +166,17 @@ class Supervisor:
         data_dir = rt.dir / w.name / inst.rec.name
         ident = InstanceIdentity(rt.ref.project, rt.ref.env, rt.ref.ns, inst.rec.name, port, data_dir)
         try:
-            release = resolve_image(spec.image, self.releases_dir)
+            release = self.release_dir(spec.image)
             env = resolve_env(spec, ident, rt.desired.config_maps, rt.secrets, dict(os.environ), release, ports)
-            data_dir.mkdir(parents=True, exist_ok=True)
+            prepared = self._sandboxed(rt, spec, inst, env, release, data_dir)
             out, err = rt.raw_logs(inst.rec.name)
-            handle = procs.spawn(build_argv(spec, env), env, release, out, err)
-        except EngineError as e:
+            handle = procs.spawn(prepared.argv, env, release, out, err, launcher=prepared.launcher)
+        except (EngineError, SandboxError) as e:
             rt.errors[w.name] = str(e)
             inst.next_start = time.monotonic() + self.timing.backoff_max
             return False
         rt.errors.pop(w.name, None)
+        inst.limits = prepared.limits
         inst.spec, inst.handle, inst.env = spec, handle, env
         inst.rec.pid, inst.rec.create_time = handle.pid, handle.create_time
         inst.rec.cmdline = procs.mask_args(handle.cmdline, _secret_values(rt))
@@ -184,6 +188,37 @@ class Supervisor:
         rt.instances[inst.rec.name] = inst
         self.start_probes(rt, inst)
         return True
+
+    def release_dir(self, image: str) -> Path:
+        """The real directory an image names (links followed: the jail binds real paths). A `file://` image may
+        not point into Juanie's data directory, where other projects' releases and the server's keys live."""
+        release = resolve_image(image, self.releases_dir)
+        if image.startswith("file://") and self.sandbox.inside_hidden(release):
+            raise EngineError(f"image {image!r}: a file:// image may not point into Juanie's data directory")
+        return release.resolve()
+
+    def _sandboxed(
+        self, rt: EnvRuntime, spec: WorkloadSpec, inst: Instance, env: dict[str, str], release: Path, data_dir: Path
+    ) -> Prepared:
+        """The replica's command inside the project's jail: its release read-only (a release is immutable and may
+        be promoted to prod), its own data directory writable, its limits enforced."""
+        self.sandbox.own(data_dir, rt.ref.project)
+        if self.sandbox.enabled:
+            env["PATH"] = self.sandbox.visible_path(env.get("PATH", ""), (release,))
+            env.update({"HOME": str(data_dir), "TMPDIR": "/tmp"})
+            identity = self.sandbox.identity(rt.ref.project)
+            if identity is not None:
+                env.update({"USER": identity.name, "LOGNAME": identity.name})
+        return self.sandbox.prepare(
+            procs.resolve_command(build_argv(spec, env), env, release),
+            project=rt.ref.project,
+            cwd=release,
+            writable=(data_dir,),
+            readable=(release,),
+            die_with_parent=False,
+            limits=spec.limits,
+            limit_name=f"{rt.ref.ns}.{inst.rec.name}",
+        )
 
     def start_probes(self, rt: EnvRuntime, inst: Instance, adopted: bool = False) -> None:
         if inst.probe_task is not None:
@@ -224,7 +259,7 @@ class Supervisor:
             now = time.monotonic()
             if readiness is not None and due["r"] is not None and now >= due["r"]:
                 port = probe_port(readiness.port, spec, inst.rec.ports, inst.rec.port)
-                ok, why = await run_probe(readiness, port, inst.env or {}, self._cwd(inst))
+                ok, why = await run_probe(readiness, port, inst.env or {}, self._cwd(inst), self._jail(rt, inst))
                 before = inst.rec.ready
                 inst.readiness = inst.readiness.record(readiness, ok, "" if ok else f"readiness: {why}")
                 inst.rec.ready = inst.readiness.passing
@@ -237,7 +272,7 @@ class Supervisor:
                 due["r"] = time.monotonic() + readiness.period
             if liveness is not None and due["l"] is not None and now >= due["l"]:
                 port = probe_port(liveness.port, spec, inst.rec.ports, inst.rec.port)
-                ok, why = await run_probe(liveness, port, inst.env or {}, self._cwd(inst))
+                ok, why = await run_probe(liveness, port, inst.env or {}, self._cwd(inst), self._jail(rt, inst))
                 inst.liveness = inst.liveness.record(liveness, ok, why)
                 if not ok and inst.liveness.failures >= liveness.failure_threshold:
                     inst.last_error = f"liveness probe failed {inst.liveness.failures} times: {why}; restarting"
@@ -251,9 +286,20 @@ class Supervisor:
 
     def _cwd(self, inst: Instance) -> str:
         try:
-            return str(resolve_image(inst.spec.image, self.releases_dir)) if inst.spec else "/"
+            return str(self.release_dir(inst.spec.image)) if inst.spec else "/"
         except EngineError:
             return "/"
+
+    def _jail(self, rt: EnvRuntime, inst: Instance) -> Callable[[list[str]], list[str]]:
+        """An exec probe runs as the replica does: in the project's sandbox, seeing its release and data dir."""
+        cwd = Path(self._cwd(inst))
+        data_dir = rt.dir / inst.rec.workload / inst.rec.name
+
+        def jail(command: list[str]) -> list[str]:
+            return self.sandbox.prepare(command, project=rt.ref.project, cwd=cwd, writable=(data_dir,),
+                                        readable=(cwd,) if cwd != Path("/") else ()).full  # fmt: skip
+
+        return jail
 
     # ---- autoscaling
     # ----------------------------------------------------------------------------------------

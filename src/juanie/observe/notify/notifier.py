@@ -3,6 +3,9 @@
 Transient failures (timeouts, connection errors, HTTP 5xx and 429, SMTP 4xx) are retried with exponential backoff;
 permanent ones (other HTTP 4xx, a robot's non-zero ``errcode``, SMTP 5xx) stop at once, because sending the same
 bad request again cannot succeed.
+
+Channel URLs and SMTP hosts are users', so every connection goes through ``juanie.egress`` (a refused target is a
+permanent failure), and an error never repeats what the remote answered: only its status code.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from juanie.egress import EgressPolicy, EgressRefused, endpoint_url, guarded_async_client
 from juanie.observe.alerts.dispatcher import Notification
 from juanie.observe.notify.channels import Channel, EmailChannel, HttpChannel, scrub
 from juanie.observe.notify.chat import (
@@ -74,10 +78,13 @@ class Notifier:
         backoff_max: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """Connections follow ``egress`` (default: ``JUANIE_ALLOWED_PRIVATE_URLS``); a ``client`` is used as is."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self._client = client or httpx.AsyncClient()
+        self.egress = egress if egress is not None else EgressPolicy.from_env()
+        self._client = client or guarded_async_client(self.egress)
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -124,7 +131,7 @@ class Notifier:
 
     async def _attempt(self, channel: Channel, notification: Notification) -> int | None:
         if isinstance(channel, EmailChannel):
-            await asyncio.to_thread(_send_email, channel, notification)
+            await asyncio.to_thread(_send_email, channel, notification, self.egress)
             return None
         return await self._post(channel, notification)
 
@@ -134,6 +141,8 @@ class Notifier:
             url = dingtalk_signed_url(url, channel.secret, int(self._clock() * 1000))
         try:
             response = await self._client.post(url, json=build_body(channel, notification), timeout=channel.timeout)
+        except EgressRefused as exc:
+            raise _Attempt(f"{channel.target}: {exc}", False) from None
         except httpx.TimeoutException:
             raise _Attempt(f"timed out after {channel.timeout}s posting to {channel.target}", True) from None
         except httpx.TransportError as exc:
@@ -142,7 +151,7 @@ class Notifier:
         if code >= 500 or code == 429:
             raise _Attempt(f"{channel.target} answered HTTP {code}", True, code)
         if code >= 400:
-            raise _Attempt(f"{channel.target} answered HTTP {code}: {response.text[:200]}", False, code)
+            raise _Attempt(f"{channel.target} answered HTTP {code}", False, code)
         if channel.kind in ("dingtalk", "wecom"):
             _check_robot_answer(response, channel)
         return code
@@ -156,21 +165,34 @@ def _check_robot_answer(response: httpx.Response, channel: HttpChannel) -> None:
         return
     errcode = body.get("errcode", 0) if isinstance(body, dict) else 0
     if errcode not in (0, "0"):
-        message = body.get("errmsg", "")
-        raise _Attempt(
-            f"{channel.target} refused the message: errcode {errcode} {message}", False, response.status_code
-        )
+        code = errcode if isinstance(errcode, int) and not isinstance(errcode, bool) else "(not a number)"
+        raise _Attempt(f"{channel.target} refused the message: errcode {code}", False, response.status_code)
 
 
-def _send_email(channel: EmailChannel, notification: Notification) -> None:
+class _SMTP(smtplib.SMTP):
+    """``smtplib.SMTP`` whose socket goes to an address ``egress`` allows (``_get_socket`` is smtplib's seam)."""
+
+    def __init__(self, egress: EgressPolicy, host: str, port: int, timeout: float) -> None:
+        self._egress = egress
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> Any:
+        if self._egress.listed(endpoint_url("smtp", host, port)):
+            return super()._get_socket(host, port, timeout)
+        return self._egress.connect(host, port, timeout, self.source_address)
+
+
+def _send_email(channel: EmailChannel, notification: Notification, egress: EgressPolicy) -> None:
     message = email_message(notification, channel.sender, list(channel.recipients), channel.external_url)
     try:
-        with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout) as smtp:
+        with _SMTP(egress, channel.host, channel.port, channel.timeout) as smtp:
             if channel.starttls:
                 smtp.starttls()
             if channel.username:
                 smtp.login(channel.username, channel.password)
             smtp.send_message(message)
+    except EgressRefused as exc:
+        raise _Attempt(f"{channel.target}: {exc}", False) from None
     except smtplib.SMTPRecipientsRefused:
         raise _Attempt(f"{channel.target} refused every recipient", False) from None
     except smtplib.SMTPResponseException as exc:

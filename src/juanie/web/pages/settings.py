@@ -36,6 +36,13 @@ def _users_and_teams(db: Any) -> tuple[list[User], list[dict[str, Any]]]:
         return users, [{"name": t.name, "members": sorted(by_team.get(t.id, []))} for t in teams]
 
 
+def _settings_page(request: Request, template: str, viewer: Viewer, **context: Any) -> HTMLResponse:
+    """A settings page; each one says plainly when projects' code runs unsandboxed."""
+    sandbox = request.app.state.juanie.sandbox
+    status = sandbox.status() if sandbox is not None else None
+    return page(request, template, viewer, section="settings", sandbox=status, **context)
+
+
 @router.get("/settings")
 async def settings_index() -> RedirectResponse:
     return RedirectResponse("/settings/tokens", status_code=303)
@@ -45,7 +52,7 @@ async def settings_index() -> RedirectResponse:
 async def tokens_page(request: Request, viewer: Viewer = Depends(require_viewer)) -> HTMLResponse:
     tokens = await run_in_threadpool(_tokens, request.app.state.juanie.db, viewer.username)
     tokens.sort(key=lambda t: (t.revoked_at is not None, -t.id))
-    return page(request, "settings_tokens.html", viewer, section="settings", tab="tokens", tokens=tokens)
+    return _settings_page(request, "settings_tokens.html", viewer, tab="tokens", tokens=tokens)
 
 
 @router.get("/settings/users", response_class=HTMLResponse)
@@ -61,12 +68,10 @@ async def users_page(request: Request, viewer: Viewer = Depends(require_viewer))
             message=_("Managing users and teams needs a site administrator."),
         )
     users, teams = await run_in_threadpool(_users_and_teams, request.app.state.juanie.db)
-    return page(request, "settings_users.html", viewer, section="settings", tab="users", users=users, teams=teams)
+    return _settings_page(request, "settings_users.html", viewer, tab="users", users=users, teams=teams)
 
 
 @router.get("/settings/notifications", response_class=HTMLResponse)
 async def notifications_page(request: Request, viewer: Viewer = Depends(require_viewer)) -> HTMLResponse:
     channels = await run_in_threadpool(observe_channels.channels_for, request.app.state.juanie.db, viewer.username)
-    return page(
-        request, "settings_notifications.html", viewer, section="settings", tab="notifications", channels=channels
-    )
+    return _settings_page(request, "settings_notifications.html", viewer, tab="notifications", channels=channels)

@@ -235,6 +235,12 @@
       setChip(document.querySelector("[data-approval-status]"), d.approval.status);
       document.querySelector("[data-approval-detail]").textContent =
         [d.approval.mode, d.approval.decided_by, d.approval.reason].filter(Boolean).join(" · ");
+      const override = document.querySelector("[data-approval-override]");
+      if (override) {
+        override.hidden = d.approval.status !== "overridden";
+        override.querySelector("[data-approval-override-text]").textContent =
+          override.hidden ? "" : [d.approval.decided_by, d.approval.reason].filter(Boolean).join(" · ");
+      }
     }
     for (const button of document.querySelectorAll("[data-control]")) button.hidden = !applies(button.dataset.control, d);
     root.dataset.status = d.status;

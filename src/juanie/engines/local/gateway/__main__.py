@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from juanie.engines.local.gateway import limits
 from juanie.engines.local.gateway.fleet import worker_count
 from juanie.engines.local.gateway.routes import RouteError
 from juanie.engines.local.gateway.server import run_gateway, run_worker
@@ -28,19 +29,25 @@ def main(argv: list[str] | None = None) -> int:
         "or auto)",
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    limits.add_arguments(parser)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by the primary only
     parser.add_argument("--control-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        connection_limits = limits.from_arguments(args)
+    except ValueError as err:
+        print(f"juanie gateway: {err}", file=sys.stderr)
+        return 2
     if args.worker:
         if args.control_fd is None:
             parser.error("--worker needs --control-fd (workers are started by the gateway itself)")
-        run_worker(args.listen, args.control_fd, args.drain_seconds)
+        run_worker(args.listen, args.control_fd, args.drain_seconds, connection_limits)
         return 0
     try:
         workers = worker_count(args.workers)
         run_gateway(args.listen, args.admin, args.state, drain_seconds=args.drain_seconds, workers=workers,
-                    log_level=args.log_level)  # fmt: skip
+                    log_level=args.log_level, limits=connection_limits)  # fmt: skip
     except (ValueError, RouteError) as err:
         print(f"juanie gateway: {err}", file=sys.stderr)
         return 2

@@ -5,10 +5,11 @@
  * hop-by-hop headers, add the forwarding ones. These two functions do that job in one pass over the bytes.
  *
  * They are a strict subset recognizer, never a second parser with opinions of its own. A head is taken only
- * when it is complete and plainly valid (RFC 9112 grammar with no obs-fold, no obs-text, no bare LF, no body
- * or a Content-Length body, no duplicates of the fields that decide routing and framing); everything else
- * returns None and the caller hands the bytes to httptools (llhttp), which stays the judge of odd and hostile
- * input. The results are checked against the httptools path by tests/unit/gateway/test_gateway_fasthttp.py.
+ * when it is complete, within the caller's size cap and plainly valid (RFC 9112 grammar with no obs-fold, no
+ * obs-text, no bare LF, no body or a Content-Length body, no duplicates of the fields that decide routing and
+ * framing); everything else returns None and the caller hands the bytes to httptools (llhttp), which stays
+ * the judge of odd, oversized and hostile input. The results are checked against the httptools path by
+ * tests/unit/gateway/test_gateway_fasthttp.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -168,15 +169,17 @@ static char *put(char *out, const char *s, Py_ssize_t n) {
 #define PUT_LITERAL(out, lit) put((out), (lit), (Py_ssize_t)(sizeof(lit) - 1))
 
 PyDoc_STRVAR(parse_request_doc,
-"parse_request(data, start, client_ip) -> (end, method, target, host, tail, keep_alive, http10) | None\n\n"
+"parse_request(data, start, client_ip[, max_head]) -> (end, method, target, host, tail, keep_alive, http10)\n"
+"| None\n\n"
 "Recognise one complete, plain request head without a body at data[start:]. `tail` is the forwarded head\n"
 "after the request line: the client's fields (lower-case names) minus hop-by-hop ones, then\n"
 "x-forwarded-for (client_ip appended), x-forwarded-proto and a generated x-trace-id when none came, then the\n"
-"empty line. None means: hand these bytes to httptools.");
+"empty line. None means: hand these bytes to httptools. With max_head > 0, no byte past data[start + max_head]\n"
+"is looked at: a longer head is declined, and httptools' path, which counts what it holds, answers 431.");
 
 static PyObject *parse_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     const char *b, *ip;
-    Py_ssize_t n, p, start, method_end, target, target_end, end, ip_len, size;
+    Py_ssize_t n, p, start, method_end, target, target_end, end, ip_len, size, max_head = 0;
     Field fields[MAX_HEADERS];
     int count = 0, i, http10, keep_alive, conn = 0;
     Py_ssize_t host = -1, host_len = 0, xff = -1, xff_len = 0;
@@ -184,17 +187,23 @@ static PyObject *parse_request(PyObject *self, PyObject *const *args, Py_ssize_t
     PyObject *tail, *result, *method;
     char *out;
 
-    if (nargs != 3 || !PyBytes_CheckExact(args[0]) || !PyBytes_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "parse_request(data: bytes, start: int, client_ip: bytes)");
+    if ((nargs != 3 && nargs != 4) || !PyBytes_CheckExact(args[0]) || !PyBytes_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "parse_request(data: bytes, start: int, client_ip: bytes, max_head: int = 0)");
         return NULL;
     }
     start = PyLong_AsSsize_t(args[1]);
     if (start == -1 && PyErr_Occurred()) return NULL;
+    if (nargs == 4) {
+        max_head = PyLong_AsSsize_t(args[3]);
+        if (max_head == -1 && PyErr_Occurred()) return NULL;
+    }
     b = PyBytes_AS_STRING(args[0]);
     n = PyBytes_GET_SIZE(args[0]);
     ip = PyBytes_AS_STRING(args[2]);
     ip_len = PyBytes_GET_SIZE(args[2]);
     if (start < 0 || start >= n) Py_RETURN_NONE;
+    if (max_head > 0 && n - start > max_head) n = start + max_head; /* a longer head is not ours to take */
 
     p = start;
     while (p < n && TCHAR[(unsigned char)b[p]]) p++;

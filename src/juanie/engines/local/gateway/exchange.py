@@ -124,9 +124,8 @@ class Exchange:
         head = http1.request_head(req.method, self.path, req.headers, self.down.client_ip, req.chunked)
         if req.body or req.chunked:  # what arrived of the body so far goes out with the head, in one write
             data = [head]
-            for piece in req.body:
+            for piece in self.down.take_body(req):
                 data.append(http1.chunk(piece) if req.chunked else piece)
-            req.body = []
             if req.body_done and req.chunked:
                 data.append(http1.LAST_CHUNK)
             head = b"".join(data)

@@ -29,7 +29,7 @@ def _load() -> Any:
 
 _module = _load()
 
-parse_request: Callable[[bytes, int, bytes], tuple[int, bytes, bytes, bytes, bytes, bool, bool] | None] | None
+parse_request: Callable[[bytes, int, bytes, int], tuple[int, bytes, bytes, bytes, bytes, bool, bool] | None] | None
 parse_response: Callable[[bytes, bytes, bool, bool], tuple[int, int, bytes, int, bool] | None] | None
 parse_request = _module.parse_request if _module is not None else None
 parse_response = _module.parse_response if _module is not None else None

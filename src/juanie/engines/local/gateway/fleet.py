@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from juanie.engines.local.gateway import control
+from juanie.engines.local.gateway.limits import ConnectionLimits
 from juanie.engines.local.gateway.proxy import DataPlane
 from juanie.engines.local.gateway.routes import Route, routes_document
 from juanie.engines.local.gateway.table import RouteTable
@@ -93,13 +94,15 @@ class Fleet:
     """The primary's data plane plus its workers, asked and changed as one."""
 
     def __init__(self, plane: DataPlane, listen: socket.socket, state_dir: Path, workers: int,
-                 drain_seconds: float, log_level: str = "INFO") -> None:  # fmt: skip
+                 drain_seconds: float, log_level: str = "INFO",
+                 limits: ConnectionLimits | None = None) -> None:  # fmt: skip
         self.plane = plane
         self.listen = listen
         self.state_dir = state_dir
         self.wanted = max(0, workers - 1)  # the primary serves traffic too
         self.drain_seconds = drain_seconds
         self.log_level = log_level
+        self.limits = limits or ConnectionLimits()
         self.handles: dict[int, WorkerHandle] = {}
         self._supervisors: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -125,7 +128,7 @@ class Fleet:
                 sys.executable, "-m", "juanie.engines.local.gateway", "--worker",
                 "--listen", "{}:{}".format(*self.listen.getsockname()[:2]), "--control-fd", str(child.fileno()),
                 "--state", str(self.state_dir), "--drain-seconds", str(self.drain_seconds),
-                "--log-level", self.log_level,
+                "--log-level", self.log_level, *self.limits.args(),
                 pass_fds=(child.fileno(),), stdin=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
         except BaseException:

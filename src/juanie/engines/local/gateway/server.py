@@ -14,12 +14,14 @@ import functools
 import gc
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from juanie.engines.local.gateway import listener, state
 from juanie.engines.local.gateway.admin import AdminApi, serve_connection
 from juanie.engines.local.gateway.fleet import Fleet
+from juanie.engines.local.gateway.limits import ConnectionLimits
 from juanie.engines.local.gateway.proxy import DataPlane, DownstreamProtocol
 from juanie.engines.local.gateway.routes import Route, RouteError
 from juanie.engines.local.gateway.table import RouteTable
@@ -47,9 +49,10 @@ class GatewayConfig:
     backlog: int = 2048
     workers: int = 1  # processes serving traffic, the primary included
     log_level: str = "INFO"  # handed to the workers
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)  # per client connection (see `limits`)
 
     @classmethod
-    def from_strings(cls, listen: str, admin: str, state_dir: str | Path, **kwargs: float | int | str) -> GatewayConfig:
+    def from_strings(cls, listen: str, admin: str, state_dir: str | Path, **kwargs: Any) -> GatewayConfig:
         return cls(parse_address(listen, "--listen"), parse_address(admin, "--admin"), Path(state_dir), **kwargs)
 
 
@@ -74,11 +77,11 @@ class Gateway:
         token = state.admin_token(config.state_dir)
         routes = state.load_routes(config.state_dir)
         loop = asyncio.get_running_loop()
-        plane = self.plane = DataPlane(loop, RouteTable(routes))
+        plane = self.plane = DataPlane(loop, RouteTable(routes), config.limits)
         plane.pool.idle_timeout = config.upstream_idle_seconds
         listen = listener.claim(config.listen, config.backlog, shared=config.workers > 1)
         fleet = self.fleet = Fleet(plane, listen, config.state_dir, config.workers, config.drain_seconds,
-                                   config.log_level)  # fmt: skip
+                                   config.log_level, config.limits)  # fmt: skip
         api = AdminApi(fleet, token, self._persist)
         data = await loop.create_server(lambda: DownstreamProtocol(plane), sock=listen)
         admin = await asyncio.start_server(functools.partial(serve_connection, api), *config.admin, reuse_address=True)
@@ -168,16 +171,16 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def run_gateway(listen: str, admin: str, state_dir: str | Path, **options: float | int | str) -> None:
+def run_gateway(listen: str, admin: str, state_dir: str | Path, **options: Any) -> None:
     """Run the gateway in this process until it is told to stop (blocking). Uses uvloop when installed."""
     config = GatewayConfig.from_strings(listen, admin, state_dir, **options)
     with asyncio.Runner(loop_factory=_new_loop) as runner:
         runner.run(serve(config))
 
 
-def run_worker(listen: str, control_fd: int, drain_seconds: float) -> None:
+def run_worker(listen: str, control_fd: int, drain_seconds: float, limits: ConnectionLimits | None = None) -> None:
     """Run one worker process of a gateway (started by the primary, see `fleet`)."""
     from juanie.engines.local.gateway.worker import serve_worker
 
     with asyncio.Runner(loop_factory=_new_loop) as runner:
-        runner.run(serve_worker(parse_address(listen, "--listen"), control_fd, drain_seconds))
+        runner.run(serve_worker(parse_address(listen, "--listen"), control_fd, drain_seconds, limits=limits))

@@ -15,16 +15,17 @@ import signal
 import socket
 
 from juanie.engines.local.gateway import control, listener
+from juanie.engines.local.gateway.limits import ConnectionLimits
 from juanie.engines.local.gateway.proxy import DataPlane, DownstreamProtocol
 
 log = logging.getLogger("juanie.gateway.worker")
 
 
 async def serve_worker(address: tuple[str, int], control_fd: int, drain_seconds: float,
-                       backlog: int = 2048) -> None:  # fmt: skip
+                       backlog: int = 2048, limits: ConnectionLimits | None = None) -> None:  # fmt: skip
     """Run one worker until SIGTERM or until the primary closes the control socket."""
     loop = asyncio.get_running_loop()
-    plane = DataPlane(loop)
+    plane = DataPlane(loop, limits=limits)
     reader, writer = await asyncio.open_unix_connection(sock=socket.socket(fileno=control_fd),
                                                         limit=control.MAX_MESSAGE)  # fmt: skip
     stop = asyncio.Event()
