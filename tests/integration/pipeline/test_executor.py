@@ -120,21 +120,15 @@ async def test_cancel_stops_running_step_and_cancels_the_rest(
 ) -> None:
     cancel = asyncio.Event()
 
-    def on_change(change: StepChange) -> None:
-        if change.key == "test/long" and change.state == "running":
-            cancel.set()
+    async def cancel_once_started() -> None:  # the step has started its long sleep: cancel the run
+        while not read_pids(tmp_path / "artifacts" / "r5"):
+            await asyncio.sleep(0.05)
+        cancel.set()
 
     pipeline = spec(("test", [("long", PIDS + 'echo $$ > "$PIDS/long.pid"; sleep 300')]), ("package", [("p", "true")]))
-    result = await asyncio.wait_for(
-        executor.run(
-            "r5",
-            source_dir,
-            pipeline,
-            on_step_change=on_change,
-            cancel_event=cancel,
-        ),
-        timeout=60,
-    )
+    canceller = asyncio.create_task(cancel_once_started())
+    result = await asyncio.wait_for(executor.run("r5", source_dir, pipeline, cancel_event=cancel), timeout=60)
+    canceller.cancel()
     assert result.state == "cancelled"
     assert result.steps["test/long"].state == "cancelled"
     assert result.steps["package/p"].state == "cancelled"
