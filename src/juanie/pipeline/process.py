@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from juanie.sandbox.signals import terminate
+
 LineCallback = Callable[[str, str], None]
 """(stream, text) for every line a step prints; stream is "stdout" or "stderr"."""
 
@@ -71,7 +73,8 @@ async def kill_processes(procs: list[psutil.Process], pgid: int | None, grace: f
     alive = [p for p in procs if _alive(p)]
     if not alive and pgid is None:
         return 0
-    _signal_all(alive, pgid, signal.SIGTERM)
+    group = find_processes({}, pgid=pgid) if pgid is not None else []
+    terminate([p.pid for p in (*alive, *group)])  # a sandboxed step's bubblewrap follows the step out
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(_alive(p) for p in alive):
         await asyncio.sleep(0.05)

@@ -279,3 +279,15 @@ async def test_a_failing_callback_still_ends_the_run_in_a_final_state(executor: 
     )
     assert result.state == "failed" and "disk full" in result.error
     assert {s.state for s in result.steps.values()} <= {"failed", "skipped", "succeeded"}
+
+
+async def test_a_timed_out_step_gets_sigterm_first_even_inside_its_sandbox(
+    executor: Executor, source_dir: Path, logs: LogStore
+) -> None:
+    # The step, not bubblewrap (which would die of SIGTERM and take the step down with SIGKILL), gets the signal.
+    graceful = "trap 'sleep 0.5; echo got SIGTERM; exit 3' TERM; echo started; while true; do sleep 0.05; done"
+    pipeline = PipelineSpec((Stage("test", (Step("slow", (graceful,), timeout=1.5),)),))
+    result = await executor.run("r9", source_dir, pipeline, log_sink=logs.writer("r9"))
+    assert result.steps["test/slow"].timed_out
+    assert "got SIGTERM" in [ln.text for ln in logs.read("r9", "test/slow") if ln.stream == "stdout"]
+    assert processes_with_env("JUANIE_RUN_ID", "r9") == []

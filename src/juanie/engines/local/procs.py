@@ -25,6 +25,7 @@ from pathlib import Path
 import psutil
 
 from juanie.engines.base import EngineError
+from juanie.sandbox.signals import terminate
 
 
 @dataclass
@@ -192,15 +193,6 @@ def group_members(pgid: int) -> list[int]:
     return out
 
 
-def _terminate_group(pgid: int) -> None:
-    """SIGTERM every process of the group but the sandbox's own (bubblewrap's monitor and init): they end when the
-    application does, so the replica counts as running for exactly as long as its application shuts down."""
-    for pid in group_members(pgid):
-        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-            if psutil.Process(pid).name() != "bwrap":
-                os.kill(pid, signal.SIGTERM)
-
-
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -215,7 +207,7 @@ async def stop_group(h: Handle, grace: float, poll: float = 0.05) -> str:
     workers must not leave them behind.
     """
     pgid = h.pid
-    _terminate_group(pgid)
+    terminate(group_members(pgid))  # the application, not bubblewrap: the replica runs until it has shut down
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         alive(h)
