@@ -62,7 +62,7 @@ def process_starts(root: Path, n: int) -> dict[str, Any]:
     for _ in range(n):
         plain.append(_start_once(["/bin/true"], release))
         jailed.append(_start_once(prepared.full, release))
-    sandbox.release(prepared)
+    sandbox.release(prepared.limits)
     delta = statistics.median(jailed) - statistics.median(plain)
     return {
         "plain_ms_median": round(statistics.median(plain), 2),

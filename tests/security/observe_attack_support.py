@@ -11,7 +11,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +20,7 @@ import httpx
 
 from juanie.observe.metrics.store import MetricStore
 from tests.server_support import Server, start_server
+from tests.support import http_server
 
 PASSWORD = "a-long-enough-password"
 
@@ -97,17 +98,9 @@ def serve_prometheus() -> Iterator[FakePrometheus]:
         def log_message(self, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with http_server(Handler) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def series(answer: dict[str, Any]) -> list[dict[str, str]]:

@@ -3,6 +3,9 @@ on purpose is said at every start and on the settings page."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -58,3 +61,14 @@ def test_a_server_with_the_sandbox_off_warns_at_start_and_on_the_settings_page(t
         assert page.status_code == 200 and 'data-test="sandbox-off"' in page.text
     finally:
         server.stop()
+
+
+def test_a_bad_sandbox_setting_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    env = {**os.environ, "JUANIE_SANDBOX": "bogus"}
+    result = subprocess.run([sys.executable, "-m", "juanie.cli.main", "up", "--foreground", "--port", "1",
+                             "--data-dir", str(tmp_path / "data")], env=env, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode != 0
+    assert "JUANIE_SANDBOX='bogus': expected one of bwrap, off" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "server.pid").exists()

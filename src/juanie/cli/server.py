@@ -16,7 +16,9 @@ import typer
 from juanie import datadir
 from juanie.cli.client import CliError
 from juanie.cli.output import console
+from juanie.egress import EgressConfigError
 from juanie.malloc_arenas import cap_malloc_arenas
+from juanie.sandbox import SandboxConfigError
 from juanie.settings import load_settings
 
 
@@ -69,11 +71,15 @@ def serve_foreground(host: str, port: int, data_dir: Path) -> None:
         level=os.environ.get("JUANIE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        app = create_app(settings)
+    except (SandboxConfigError, EgressConfigError) as exc:  # a bad setting: one line, nothing started or written
+        raise CliError(str(exc)) from None
     _pid_file(settings.data_dir).write_text(str(os.getpid()))
     (settings.data_dir / "server.port").write_text(str(port))
     try:
         uvicorn.run(
-            create_app(settings),
+            app,
             host=host,
             port=port,
             log_level="warning",

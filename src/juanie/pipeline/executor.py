@@ -114,8 +114,8 @@ class Executor:
         releases_root: Path | str | None = None,
     ):
         self.sandbox = sandbox or Sandbox.from_env()
+        # Where the packager writes releases: each step may write its own project's directory there.
         self.releases_root = Path(releases_root) if releases_root is not None else None
-        """Where the packager writes releases: each step may write its own project's directory there."""
         self.workspace_root = Path(workspace_root)
         self.cache_root = Path(cache_root)
         self.artifacts_root = Path(artifacts_root)
@@ -414,7 +414,7 @@ class _RunContext:
             finally:
                 lines.put_nowait(None)
                 await writer
-                ex.sandbox.release(prepared)
+                ex.sandbox.release(prepared.limits)
             sr.finished, sr.exit_code, sr.timed_out = time.time(), outcome.exit_code, outcome.timed_out
             if outcome.cancelled:
                 state: StepState = "cancelled"

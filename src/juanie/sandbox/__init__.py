@@ -2,7 +2,7 @@
 
 from juanie.sandbox.jail import Identity, Jail, bwrap_argv
 from juanie.sandbox.limits import LimitPlan, Limits
-from juanie.sandbox.runner import OFF_WARNING, Prepared, Sandbox
+from juanie.sandbox.runner import OFF_WARNING, Prepared, Sandbox, SandboxConfigError
 from juanie.sandbox.users import SandboxError, user_name
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Limits",
     "Prepared",
     "Sandbox",
+    "SandboxConfigError",
     "SandboxError",
     "bwrap_argv",
     "user_name",

@@ -28,6 +28,10 @@ OFF_WARNING = (
 MODES = ("bwrap", "off")
 
 
+class SandboxConfigError(ValueError):
+    """A sandbox setting that is not one: said in one line at server start."""
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A command ready to start: its argv, who it runs as, and how its limits are enforced."""
@@ -82,7 +86,7 @@ class Sandbox:
         bwrap: str | None = None,
     ):
         if mode not in MODES:
-            raise ValueError(f"JUANIE_SANDBOX={mode!r}: expected one of {', '.join(MODES)}")
+            raise SandboxConfigError(f"JUANIE_SANDBOX={mode!r}: expected one of {', '.join(MODES)}")
         self.mode = mode
         self.hidden = tuple(str(Path(h).resolve()) for h in hidden)
         self.readable = tuple(readable) + _toolchain()
@@ -193,12 +197,8 @@ class Sandbox:
         return Prepared(argv, plan.launcher(), identity, plan)
 
     @staticmethod
-    def release(prepared: Prepared) -> None:
-        """Remove what `prepare` created for a process that has ended (its cgroups)."""
-        _limits.remove(prepared.limits)
-
-    @staticmethod
-    def release_limits(plan: _limits.LimitPlan) -> None:
+    def release(plan: _limits.LimitPlan) -> None:
+        """Remove what `prepare` created for a process that has ended (its cgroups; one with members stays)."""
         _limits.remove(plan)
 
     def limit_plan(self, limits: _limits.Limits, name: str) -> _limits.LimitPlan:

@@ -20,39 +20,11 @@ from hypothesis import strategies as st
 
 from juanie.engines.local.gateway import fast, http1
 from juanie.engines.local.gateway.proxy import DataPlane, DownstreamProtocol, Request
+from tests.unit.gateway.fake_transport import CLIENT, FakeTransport
 
 pytestmark = pytest.mark.skipif(fast.parse_request is None, reason="the C fast path was not built here")
 
-CLIENT = ("10.1.2.3", 40000)
 TRACE = re.compile(rb"x-trace-id: [0-9a-f]{32}\r\n")
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = b""
-        self.closing = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return CLIENT if name == "peername" else default
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written += bytes(data)
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-    def abort(self) -> None:
-        self.closing = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 def _forwarded(req: Request) -> bytes:

@@ -8,44 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from juanie.engines.local.gateway import fast
 from juanie.engines.local.gateway.limits import ConnectionLimits
 from juanie.engines.local.gateway.proxy import DataPlane, DownstreamProtocol, Request
+from tests.unit.gateway.fake_transport import FakeTransport
 
 PATHS = [pytest.param(True, id="fast path"), pytest.param(False, id="httptools")]
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = b""
-        self.closing = False
-        self.reading = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("10.1.2.3", 40000) if name == "peername" else default
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written += bytes(data)
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-    def abort(self) -> None:
-        self.closing = True
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
 
 
 class Connection:

@@ -236,16 +236,21 @@ def get_deployment(deployment_id: RowId, found: tuple[Any, Any] = Depends(reader
         return _dict(s, dep_store.get_deployment(s, deployment_id))
 
 
+def _gated(s: Any, deployment_id: RowId) -> tuple[Any, Any, Project, Environment]:
+    """The deployment, its approval, project and environment; 409 when it has no gate to decide."""
+    dep = dep_store.get_deployment(s, deployment_id)
+    approval = dep_store.approval_of(s, dep)
+    if approval is None:
+        raise Conflict(f"deployment {deployment_id} needs no approval")
+    return dep, approval, s.get(Project, dep.project_id), s.get(Environment, dep.environment_id)
+
+
 def _decide(found: tuple[Any, Any], deployment_id: RowId, target: str, reason: str) -> dict[str, Any]:
     who, state = found
     with state.db.session() as s:
-        dep = dep_store.get_deployment(s, deployment_id)
-        approval = dep_store.approval_of(s, dep)
-        if approval is None:
-            raise Conflict(f"deployment {deployment_id} needs no approval")
+        dep, approval, project, env = _gated(s, deployment_id)
         if target == "rejected" and not reason:
             raise Invalid("a rejection needs a reason", location="reason")
-        project, env = s.get(Project, dep.project_id), s.get(Environment, dep.environment_id)
         dep_store.decide(s, project, env, approval, target, actor=who.username, reason=reason)
         result = _dict(s, dep)
     state.runner.enqueue(DELIVERY, deployment_id)
@@ -263,11 +268,7 @@ def approve(deployment_id: RowId, body: ReasonIn | None = None,
 def override(deployment_id: RowId, body: OverrideIn, found: tuple[Any, Any] = Depends(deployer)) -> dict[str, Any]:
     who, state = found
     with state.db.session() as s:
-        dep = dep_store.get_deployment(s, deployment_id)
-        approval = dep_store.approval_of(s, dep)
-        if approval is None:
-            raise Conflict(f"deployment {deployment_id} needs no approval")
-        project, env = s.get(Project, dep.project_id), s.get(Environment, dep.environment_id)
+        dep, approval, project, env = _gated(s, deployment_id)
         refusal = override_refusal(role=accounts.project_role(s, s.get(User, who.user_id), project),
                                    is_admin=who.is_admin)
         if refusal:

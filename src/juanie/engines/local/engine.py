@@ -371,7 +371,7 @@ class LocalEngine:
             await procs.stop_group(inst.handle, grace)
         if spec is not None:  # an adopted replica has no plan of this run: the same name gives the same cgroups
             plan = inst.limits or self.sandbox.limit_plan(spec.limits, f"{rt.ref.ns}.{inst.rec.name}")
-            self.sandbox.release_limits(plan)
+            self.sandbox.release(plan)
         if rt.collector is not None:
             with contextlib.suppress(OSError):
                 rt.collector.poll(rt.log_sources())
