@@ -41,12 +41,19 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ser
     """Real user, product and payment processes shared by the order tests (started in parallel, once)."""
     workdir = tmp_path_factory.mktemp("order-backends")
     procs: dict[str, ServiceProcess] = {}
+    envs = {name: {"PAYMENT_API_KEY": "sk_test_order", "PAYMENT_FAULTS": "off"} if name == "payment" else {}
+            for name in ("user", "product", "payment")}  # fmt: skip
     try:
-        for name in ("user", "product", "payment"):
-            env = {"PAYMENT_API_KEY": "sk_test_order", "PAYMENT_FAULTS": "off"} if name == "payment" else {}
+        for name, env in envs.items():
             procs[name] = start_service(name, workdir, env, wait_healthy=False)
-        for proc in procs.values():
-            wait_until(proc.healthy, timeout=30.0, what=f"{proc.service} /health")
+        for name, proc in list(procs.items()):
+            try:
+                wait_until(proc.healthy, timeout=30.0, what=f"{proc.service} /health")
+            except AssertionError:
+                if not proc.lost_its_port():
+                    raise
+                proc.kill()  # another process took the port it was given: start it again on a new one
+                procs[name] = start_service(name, workdir, envs[name])
         yield procs
     finally:
         for proc in procs.values():

@@ -120,6 +120,12 @@ class ServiceProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def lost_its_port(self) -> bool:
+        """Whether it could not listen because another process took its port first (microshop's own message, or
+        uvicorn's: it exits by itself, code 3, when its bind fails at startup)."""
+        log = self.log_text()
+        return "cannot listen" in log or "address already in use" in log
+
     def log_lines(self) -> list[dict[str, Any]]:
         """The JSON log lines written so far (every line must be JSON)."""
         return [json.loads(line) for line in self.log_text().splitlines() if line.strip()]
@@ -173,9 +179,7 @@ def _start_service(service: str, workdir: Path, env: dict[str, str], wait_health
             wait_until(sp.healthy, timeout=30.0, what=f"{service} /health on port {port}")
         except BaseException as exc:
             sp.kill()
-            log = sp.log_text()
-            # microshop's own message, or uvicorn's: it exits by itself (code 3) when its bind fails at startup
-            if "cannot listen" in log or "address already in use" in log:
+            if sp.lost_its_port():
                 raise PortTaken(str(exc)) from exc
             raise
     return sp
