@@ -210,6 +210,8 @@ class Harness:
     def check_processes(self, before: Snapshot | None = None) -> None:
         """Every replica the process table shows is one the engine reports and none runs twice; where nothing rolls,
         the same replicas run as before the kill, exactly as many as desired, all ready; no step outlives its run."""
+        mismatch: list[str] = []
+
         def consistent() -> tuple[dict[str, dict[str, Any]], Any] | None:
             first = {env: self._status(env) for env in ENVS}
             seen = scan(self.data_dir)
@@ -219,11 +221,17 @@ class Harness:
                 b = set().union(*status_pids(second[env]).values())
                 pids = seen.pids_of(f"microshop-{env}")
                 if not (pids <= a | b and a & b <= pids):
+                    mismatch[:] = [f"{env}: running {sorted(pids)}, engine {sorted(a)} then {sorted(b)}; "
+                                   f"{[(p, seen.replicas[p].instance) for p in sorted(pids - (a | b))]}"]
                     return None
-            return (second, seen) if not seen.duplicated_instances() else None
+            mismatch[:] = seen.duplicated_instances()
+            return (second, seen) if not mismatch else None
 
-        statuses, _ = wait_until(consistent, timeout=30, interval=0.3,
-                                    message="the processes running to match what the engine reports")
+        try:
+            statuses, _ = wait_until(consistent, timeout=30, interval=0.3,
+                                        message="the processes running to match what the engine reports")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last difference: {mismatch}") from None
         busy = {d["environment"] for d in self.active_deployments()} | (before.busy if before else set())
         for env in ENVS:
             if env in busy:
